@@ -1,0 +1,94 @@
+# lowbit build. `make` builds bin/lowbit-*; see docs/building.md.
+#
+# Layout: each of formats/ quantize/ convert/ verify/ is a static library made of its
+# *.c files, except the tool mains, which are named lowbit-<tool>.c.
+# Tests: tests/unit/test_*.c (one program each), tests/interop/*.c (linked with the
+# real llama.cpp when present), tests/cli/*.sh; tests/run.sh runs them all.
+
+CC       ?= cc
+OPT      ?= -O2 -g
+PKGS      = zlib libcjson libarchive libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# -ffp-contract=off: no fused multiply-add, so kernels give the same bytes at every -O
+# level, with gcc and clang (determinism contract, docs/quantize.md).
+CFLAGS_BASE = -std=c11 -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -Wall -Wextra -ffp-contract=off \
+              -fno-fast-math -Iformats -Iquantize -Iconvert -Iverify
+CFLAGS   ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS    = $(PKG_LIBS) -lpthread -lm
+BUILD    ?= build
+BIN      ?= bin
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+LIBDIRS   = verify convert quantize formats
+lib_srcs  = $(filter-out $(1)/lowbit-%.c,$(wildcard $(1)/*.c))
+LIBS      = $(foreach d,$(LIBDIRS),$(BUILD)/lib$(d).a)
+TOOL_SRCS = $(wildcard $(addsuffix /lowbit-*.c,$(LIBDIRS)))
+TOOLS     = $(basename $(notdir $(TOOL_SRCS)))
+TOOL_BINS = $(addprefix $(BIN)/,$(TOOLS))
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRCS))
+
+.PHONY: all test asan fuzz bench install clean check-tools tests
+all: $(TOOL_BINS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard formats/*.h quantize/*.h convert/*.h verify/*.h) VERSION
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DLB_VERSION='"$(VERSION)"' -c $< -o $@
+
+define lib_rule
+$(BUILD)/lib$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1)))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach d,$(LIBDIRS),$(eval $(call lib_rule,$(d))))
+
+define tool_rule
+$(BIN)/$(1): $(BUILD)/obj/$(2:.c=.o) $(LIBS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$< $$(LIBS) $$(LDLIBS)
+endef
+$(foreach s,$(TOOL_SRCS),$(eval $(call tool_rule,$(basename $(notdir $(s))),$(s))))
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/tap.h $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIBS) $(LDLIBS)
+
+# Corpus replay: each fuzz target linked with a tiny main that feeds it every file given.
+$(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(LIBS) $(LDLIBS)
+
+tests: all $(UNIT_BINS) $(REPLAY_BINS)
+
+test: tests
+	BUILD=$(BUILD) BIN=$(BIN) CC="$(CC)" bash tests/run.sh
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own tree.
+asan:
+	$(MAKE) test BUILD=build-asan BIN=build-asan/bin OPT="-O1 -g" \
+	  CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+
+# libFuzzer targets (clang): build/fuzz/fuzz_<name>; run with e.g. build-fuzz/fuzz_gguf tests/fuzz/corpus/gguf
+fuzz:
+	@mkdir -p build-fuzz
+	$(MAKE) $(LIBS) BUILD=build-fuzz CC=clang OPT="-O1 -g" CFLAGS="-fsanitize=fuzzer-no-link,address,undefined"
+	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  clang $(ALL_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build-fuzz/$$n $$f \
+	    $(foreach d,$(LIBDIRS),build-fuzz/lib$(d).a) $(LDLIBS) || exit 1; done
+
+bench: all
+	BUILD=$(BUILD) BIN=$(BIN) bash tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/lowbit
+	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lowbit/
+
+clean:
+	rm -rf build build-asan build-fuzz build-o0 bin
