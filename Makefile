@@ -35,8 +35,8 @@ FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRCS))
 
 .PHONY: all test asan fuzz bench install clean tests FORCE
-FORCE:
 all: $(TOOL_BINS)
+FORCE:
 
 $(BUILD)/obj/%.o: %.c $(wildcard formats/*.h quantize/*.h convert/*.h verify/*.h) VERSION
 	@mkdir -p $(dir $@)
