@@ -47,7 +47,8 @@ fi
 # --stats on a file whose values we know: F32 [2,3] = 0, 1, -2, NaN, Inf, 4
 st="$T/known.safetensors"
 hdr='{"x":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}'
-{ printf '\x38\x00\x00\x00\x00\x00\x00\x00'; printf '%-56s' "$hdr";
+len=$(( (${#hdr} + 7) / 8 * 8 ))
+{ printf "$(printf '\\x%02x' $len)\\x00\\x00\\x00\\x00\\x00\\x00\\x00"; printf "%-${len}s" "$hdr";
   printf '\x00\x00\x00\x00\x00\x00\x80\x3f\x00\x00\x00\xc0\x00\x00\xc0\x7f\x00\x00\x80\x7f\x00\x00\x80\x40'; } > "$st"
 got=$("$B/lowbit-inspect" --json --stats "$st" | jq -c '.models[0].tensors[0].stats | [.min,.max,.mean,.nan,.inf,.zeros]')
 [ "$got" = '[-2,4,0.75,1,1,1]' ] && pass "inspect --stats known values" || fail "inspect --stats known values" "got $got"

@@ -12,7 +12,7 @@
 #include "lb_model.h"
 #include "tap.h"
 
-static char tmpdir[512];
+static char tmpdir[256];
 
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
@@ -79,7 +79,7 @@ static void roundtrip(const char *path, const char *there, const char *back)
     tap_end();
 }
 
-static void walk(const char *dir)
+static void walk(const char *dir)  /* dir shorter than 1100 bytes */
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -90,7 +90,7 @@ static void walk(const char *dir)
     if (d) closedir(d);
     qsort(names, (size_t)n, 256, (int (*)(const void *, const void *))strcmp);
     for (int i = 0; i < n; i++) {
-        char p[1024];
+        char p[1400];
         struct stat st;
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
         if (stat(p, &st) != 0) continue;
@@ -112,7 +112,7 @@ int main(void)
     }
     snprintf(tmpdir, sizeof tmpdir, "%s/rt.XXXXXX", getenv("LOWBIT_TMP") ? getenv("LOWBIT_TMP") : "/tmp");
     if (!mkdtemp(tmpdir)) return 1;
-    char p[1024];
+    char p[1200];
     snprintf(p, sizeof p, "%s/models", sh);
     walk(p);
     snprintf(p, sizeof p, "%s/models/hf/stories260K-llama-bf16-sharded", sh);
