@@ -104,8 +104,8 @@ static int lb_parse_opts(int argc, char **argv, const lb_tool *t,
     int n = 0;
     while (t->opts[n].lng) n++;
     struct option *lo = calloc((size_t)n + 3, sizeof *lo);
-    char shorts[128] = "+h";
-    size_t sl = 2;
+    char shorts[128] = "h";  /* GNU order: options may follow operands */
+    size_t sl = 1;
     if (!lo) exit(LB_EIO);
     for (int i = 0; i < n; i++) {
         lo[i].name = t->opts[i].lng;

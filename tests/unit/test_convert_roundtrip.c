@@ -79,7 +79,7 @@ static void roundtrip(const char *path, const char *there, const char *back)
     tap_end();
 }
 
-static void walk(const char *dir)  /* dir shorter than 1100 bytes */
+static void walk(const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -90,16 +90,17 @@ static void walk(const char *dir)  /* dir shorter than 1100 bytes */
     if (d) closedir(d);
     qsort(names, (size_t)n, 256, (int (*)(const void *, const void *))strcmp);
     for (int i = 0; i < n; i++) {
-        char p[1400];
+        char *p;
         struct stat st;
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        if (stat(p, &st) != 0) continue;
-        if (S_ISDIR(st.st_mode)) { walk(p); continue; }
+        if (asprintf(&p, "%s/%s", dir, names[i]) < 0) continue;
+        if (stat(p, &st) != 0) { free(p); continue; }
+        if (S_ISDIR(st.st_mode)) { walk(p); free(p); continue; }
         size_t l = strlen(p);
         if (l > 12 && !strcmp(p + l - 12, ".safetensors") && !strstr(p, "-of-0"))
             roundtrip(p, "gguf", "safetensors");
         else if (l > 5 && !strcmp(p + l - 5, ".gguf"))
             roundtrip(p, "safetensors", "gguf");
+        free(p);
     }
 }
 
