@@ -316,6 +316,21 @@ static uint32_t bswap32(uint32_t v)
     return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
 }
 
+/* A count of items each taking at least min bytes must fit in the bytes left: this bounds
+ * every allocation made for the items by the file size. */
+static int check_count(lb_cur *c, uint64_t n, uint64_t min, const char *what, const char *items,
+                       uint64_t at)
+{
+    uint64_t need;
+    if (lb_mul64(n, min, &need) || need > lb_cur_left(c))
+        return lb_err_set(c->err, LB_EFORMAT, at,
+                          "%s %llu needs at least %llu bytes of %s, %llu left (truncated or corrupt)",
+                          what, (unsigned long long)n,
+                          (unsigned long long)(lb_mul64(n, min, &need) ? UINT64_MAX : need), items,
+                          (unsigned long long)lb_cur_left(c));
+    return LB_OK;
+}
+
 static int read_header(lb_cur *c, uint32_t *version, uint64_t *n_t, uint64_t *n_kv)
 {
     uint8_t magic[4];
@@ -337,16 +352,7 @@ static int read_header(lb_cur *c, uint32_t *version, uint64_t *n_t, uint64_t *n_
     c->what = "header counts";
     LB_TRY(lb_cur_u64(c, n_t));
     LB_TRY(lb_cur_u64(c, n_kv));
-    uint64_t need;
-    if (lb_mul64(*n_kv, GGUF_MIN_KV, &need) || need > lb_cur_left(c))
-        return lb_err_set(c->err, LB_EFORMAT, 16,
-                          "metadata count %llu cannot fit in the %llu bytes left",
-                          (unsigned long long)*n_kv, (unsigned long long)lb_cur_left(c));
-    if (lb_mul64(*n_t, GGUF_MIN_TINFO, &need) || need > lb_cur_left(c))
-        return lb_err_set(c->err, LB_EFORMAT, 8,
-                          "tensor count %llu cannot fit in the %llu bytes left",
-                          (unsigned long long)*n_t, (unsigned long long)lb_cur_left(c));
-    return LB_OK;
+    return check_count(c, *n_kv, GGUF_MIN_KV, "metadata count", "metadata", 16);
 }
 
 int lb_gguf_open(lb_model *m, lb_src *src, const char *path, lb_err *err)
@@ -359,9 +365,7 @@ int lb_gguf_open(lb_model *m, lb_src *src, const char *path, lb_err *err)
     int rc = read_header(&c, &m->version, &n_t, &n_kv);
     if (!rc) rc = read_kvs(m, &c, n_kv);
     if (!rc) rc = read_alignment(m, err);
-    if (!rc && n_t > lb_cur_left(&c) / GGUF_MIN_TINFO)   /* re-check: the kvs took bytes */
-        rc = lb_err_set(err, LB_EFORMAT, 8, "tensor count %llu cannot fit in the %llu bytes left",
-                        (unsigned long long)n_t, (unsigned long long)lb_cur_left(&c));
+    if (!rc) rc = check_count(&c, n_t, GGUF_MIN_TINFO, "tensor count", "tensor infos", 8);
     if (!rc) rc = read_tinfos(m, &c, n_t);
     lb_cur_free(&c);
     return rc;
