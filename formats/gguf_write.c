@@ -7,7 +7,8 @@
  *   u64 offset planned by the driver, relative to the data section),
  *   zeros up to a multiple of the alignment (general.alignment if given, else 32), even
  *   with no tensors, as ggml's own writer does;
- *   then the driver streams the data, padding between tensors (not after the last). */
+ *   then the driver streams the data, padding between tensors, and end() pads after the
+ *   last one too, so the data section is a whole number of alignment units. */
 #include "lb_gguf.h"
 #include "lb_writer.h"
 
@@ -173,4 +174,15 @@ static int header(lb_writer *w, lb_err *err)
     return LB_OK;
 }
 
-const lb_writer_ops lb_gguf_writer_ops = { "gguf", can_store, setup, header, NULL };
+/* Pad the data section to a multiple of the alignment after the last tensor too: ggml's
+ * gguf_init_from_file with no_alloc=false reads the data blob as the sum of the padded
+ * tensor sizes and refuses a file that stops at the last tensor's final byte. */
+static int end(lb_writer *w, lb_err *err)
+{
+    if (!w->n_t) return LB_OK;
+    uint64_t len = w->offset[w->n_t - 1] + w->nbytes[w->n_t - 1];
+    if (len % w->alignment) LB_TRY(lb_out_zeros(w->out, w->alignment - len % w->alignment, err));
+    return LB_OK;
+}
+
+const lb_writer_ops lb_gguf_writer_ops = { "gguf", can_store, setup, header, end };
