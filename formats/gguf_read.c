@@ -145,7 +145,9 @@ static int cmp_key(const void *a, const void *b)
     return strcmp((*(const lb_kv *const *)a)->key, (*(const lb_kv *const *)b)->key);
 }
 
-static int check_keys(lb_model *m, lb_err *err)
+/* Duplicate keys, found by sorting; the error points at the later one (kv_at[i] is where
+ * key i starts). */
+static int check_keys(lb_model *m, const uint64_t *kv_at, lb_err *err)
 {
     if (m->n_kv < 2) return LB_OK;
     const lb_kv **v = malloc(m->n_kv * sizeof *v);
@@ -154,41 +156,54 @@ static int check_keys(lb_model *m, lb_err *err)
     qsort(v, m->n_kv, sizeof *v, cmp_key);
     int rc = LB_OK;
     for (size_t i = 1; i < m->n_kv && !rc; i++)
-        if (strcmp(v[i - 1]->key, v[i]->key) == 0)
-            rc = lb_err_item(err, LB_EFORMAT, "key", v[i]->key, LB_NO_OFFSET, "duplicate key");
+        if (strcmp(v[i - 1]->key, v[i]->key) == 0) {
+            size_t later = (size_t)((v[i] > v[i - 1] ? v[i] : v[i - 1]) - m->kv);
+            rc = lb_err_item(err, LB_EFORMAT, "key", v[i]->key, kv_at[later], "duplicate key");
+        }
     free(v);
+    return rc;
+}
+
+static int read_kv(lb_model *m, lb_cur *c, uint64_t i)
+{
+    uint64_t at = c->pos, klen;
+    char *key;
+    c->what = "metadata key";
+    LB_TRY(read_str(c, &key, &klen, GGUF_MAX_KEY, 1, "key"));
+    if (klen == 0) {
+        free(key);
+        return lb_err_set(c->err, LB_EFORMAT, at, "metadata key %llu is empty", (unsigned long long)i);
+    }
+    uint32_t type;
+    lb_value v;
+    uint64_t vat = c->pos;
+    c->what = "metadata value";
+    int rc = lb_cur_u32(c, &type);
+    if (!rc && !valid_vtype(type))
+        rc = lb_err_set(c->err, LB_EFORMAT, vat, "unknown value type %u", type);
+    if (!rc) {
+        rc = read_value(c, type, 0, &v);
+        if (rc) lb_value_free(&v);
+    }
+    if (!rc) rc = lb_model_add_kv(m, key, &v, c->err);
+    if (rc) name_item(c->err, "key", key);
+    free(key);
     return rc;
 }
 
 static int read_kvs(lb_model *m, lb_cur *c, uint64_t n_kv)
 {
-    for (uint64_t i = 0; i < n_kv; i++) {
-        uint64_t at = c->pos, klen;
-        char *key;
-        c->what = "metadata key";
-        LB_TRY(read_str(c, &key, &klen, GGUF_MAX_KEY, 1, "key"));
-        if (klen == 0) {
-            free(key);
-            return lb_err_set(c->err, LB_EFORMAT, at, "metadata key %llu is empty",
-                              (unsigned long long)i);
-        }
-        uint32_t type;
-        lb_value v;
-        uint64_t vat = c->pos;
-        c->what = "metadata value";
-        int rc = lb_cur_u32(c, &type);
-        if (!rc && !valid_vtype(type))
-            rc = lb_err_set(c->err, LB_EFORMAT, vat, "unknown value type %u", type);
-        if (!rc) {
-            rc = read_value(c, type, 0, &v);
-            if (rc) lb_value_free(&v);
-        }
-        if (!rc) rc = lb_model_add_kv(m, key, &v, c->err);
-        if (rc) name_item(c->err, "key", key);
-        free(key);
-        if (rc) return rc;
+    /* n_kv was bounded by the bytes left, so this is bounded by the file size */
+    uint64_t *kv_at = malloc((n_kv ? (size_t)n_kv : 1) * sizeof *kv_at);
+    if (!kv_at) return lb_err_set(c->err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    int rc = LB_OK;
+    for (uint64_t i = 0; i < n_kv && !rc; i++) {
+        kv_at[i] = c->pos;
+        rc = read_kv(m, c, i);
     }
-    return check_keys(m, c->err);
+    if (!rc) rc = check_keys(m, kv_at, c->err);
+    free(kv_at);
+    return rc;
 }
 
 static int read_alignment(lb_model *m, lb_err *err)
@@ -266,6 +281,30 @@ static int read_tinfo(lb_model *m, lb_cur *c, uint64_t *rel, uint64_t *info_at)
     return rc;
 }
 
+static int cmp_tname(const void *a, const void *b)
+{
+    return strcmp((*(const lb_tensor *const *)a)->name, (*(const lb_tensor *const *)b)->name);
+}
+
+/* Duplicate tensor names (as lb_model_check_names, but pointing at the later tensor info). */
+static int check_tensor_names(lb_model *m, const uint64_t *info_at, lb_err *err)
+{
+    if (m->n_tensors < 2) return LB_OK;
+    const lb_tensor **v = malloc(m->n_tensors * sizeof *v);
+    if (!v) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    for (size_t i = 0; i < m->n_tensors; i++) v[i] = &m->tensors[i];
+    qsort(v, m->n_tensors, sizeof *v, cmp_tname);
+    int rc = LB_OK;
+    for (size_t i = 1; i < m->n_tensors && !rc; i++)
+        if (strcmp(v[i - 1]->name, v[i]->name) == 0) {
+            size_t later = (size_t)((v[i] > v[i - 1] ? v[i] : v[i - 1]) - m->tensors);
+            rc = lb_err_item(err, LB_EFORMAT, "tensor", v[i]->name, info_at[later],
+                             "duplicate tensor name");
+        }
+    free(v);
+    return rc;
+}
+
 /* Turn relative offsets into absolute ones and check every tensor lies inside the file. */
 static int place_tensors(lb_model *m, uint64_t data_start, const uint64_t *info_at, lb_err *err)
 {
@@ -284,7 +323,7 @@ static int place_tensors(lb_model *m, uint64_t data_start, const uint64_t *info_
                                (unsigned long long)size);
         t->offset = abs;
     }
-    LB_TRY(lb_model_check_names(m, err));
+    LB_TRY(check_tensor_names(m, info_at, err));
     return lb_model_check_overlaps(m, err);
 }
 

@@ -629,7 +629,7 @@ static void test_malformed(void)
     b_u32(&b, LB_V_U8); b_u64(&b, 0);
     expect_bad("arrays nested 100 deep", &b, "key 'k': arrays nested more than 8 deep"); free(b.p);
     b = (buf){ 0 }; b_hdr(&b, 3, 0, 2); b_kv_u32(&b, "k", 1); b_kv_u32(&b, "k", 2);
-    expect_bad("duplicate key", &b, "key 'k': duplicate key"); free(b.p);
+    expect_bad("duplicate key", &b, "key 'k': duplicate key (at byte offset 41)"); free(b.p);
     b = (buf){ 0 }; b_hdr(&b, 3, 0, 1); b_kv_u32(&b, "", 1);
     expect_bad("empty key", &b, "metadata key 0 is empty"); free(b.p);
     b = (buf){ 0 }; b_hdr(&b, 3, 0, 1); b_u64(&b, 3); b_put(&b, "a\0b", 3); b_u32(&b, LB_V_U8); b_u8(&b, 1);
@@ -683,7 +683,7 @@ static void test_malformed(void)
     expect_bad("overlapping tensors", &b, "data overlaps tensor"); free(b.p);
     b = (buf){ 0 }; b_hdr(&b, 3, 2, 0);
     b_tinfo(&b, "a", 1, ne1, LB_F32, 0); b_tinfo(&b, "a", 1, ne1, LB_F32, 32); b_pad(&b, 32); b_zeros(&b, 64);
-    expect_bad("duplicate tensor names", &b, "tensor 'a': duplicate tensor name"); free(b.p);
+    expect_bad("duplicate tensor names", &b, "tensor 'a': duplicate tensor name (at byte offset 57)"); free(b.p);
 }
 
 /* A malformed file read through a file (lb_model_open), not memory: same error, with offset. */
