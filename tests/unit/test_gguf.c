@@ -557,6 +557,13 @@ static void test_truncations(void)
     }
     lb_model_close(m);
     tap_end();
+    tap_begin("version 2 files read like version 3");
+    full.p[4] = 2;
+    CHECK(open_mem(&m, &full, &e) == 0, "%s", lb_err_str(&e, s, sizeof s));
+    CHECK(m && m->version == 2 && m->n_tensors == 2, "version/counts");
+    lb_model_close(m);
+    full.p[4] = 3;
+    tap_end();
     const struct { const char *what; size_t at; const char *want; } cuts[] = {
         { "empty file", 0, "truncated header" },
         { "inside magic", 2, "truncated header" },
