@@ -191,6 +191,24 @@ static int read_kv(lb_model *m, lb_cur *c, uint64_t i)
     return rc;
 }
 
+/* general.alignment: a u32, non-zero power of two (default 32). */
+static int read_alignment(lb_model *m, const uint64_t *kv_at, lb_err *err)
+{
+    m->alignment = LB_GGUF_DEFAULT_ALIGNMENT;
+    const lb_kv *kv = lb_model_kv(m, "general.alignment");
+    if (!kv) return LB_OK;
+    uint64_t at = kv_at[kv - m->kv];
+    if (kv->val.type != LB_V_U32)
+        return lb_err_item(err, LB_EFORMAT, "key", kv->key, at,
+                           "must be of type u32, not %s", lb_vtype_name(kv->val.type));
+    uint64_t a = kv->val.v.u;
+    if (a == 0 || (a & (a - 1)))
+        return lb_err_item(err, LB_EFORMAT, "key", kv->key, at,
+                           "alignment %llu is not a non-zero power of two", (unsigned long long)a);
+    m->alignment = a;
+    return LB_OK;
+}
+
 static int read_kvs(lb_model *m, lb_cur *c, uint64_t n_kv)
 {
     /* n_kv was bounded by the bytes left, so this is bounded by the file size */
@@ -202,25 +220,11 @@ static int read_kvs(lb_model *m, lb_cur *c, uint64_t n_kv)
         rc = read_kv(m, c, i);
     }
     if (!rc) rc = check_keys(m, kv_at, c->err);
+    if (!rc) rc = read_alignment(m, kv_at, c->err);
     free(kv_at);
     return rc;
 }
 
-static int read_alignment(lb_model *m, lb_err *err)
-{
-    m->alignment = LB_GGUF_DEFAULT_ALIGNMENT;
-    const lb_kv *kv = lb_model_kv(m, "general.alignment");
-    if (!kv) return LB_OK;
-    if (kv->val.type != LB_V_U32)
-        return lb_err_item(err, LB_EFORMAT, "key", kv->key, LB_NO_OFFSET,
-                           "must be of type u32, not %s", lb_vtype_name(kv->val.type));
-    uint64_t a = kv->val.v.u;
-    if (a == 0 || (a & (a - 1)))
-        return lb_err_item(err, LB_EFORMAT, "key", kv->key, LB_NO_OFFSET,
-                           "alignment %llu is not a non-zero power of two", (unsigned long long)a);
-    m->alignment = a;
-    return LB_OK;
-}
 
 /* ---- tensor infos ---------------------------------------------------------------------- */
 
@@ -361,11 +365,11 @@ static int check_count(lb_cur *c, uint64_t n, uint64_t min, const char *what, co
                        uint64_t at)
 {
     uint64_t need;
-    if (lb_mul64(n, min, &need) || need > lb_cur_left(c))
+    if (lb_mul64(n, min, &need)) need = UINT64_MAX;
+    if (need > lb_cur_left(c))
         return lb_err_set(c->err, LB_EFORMAT, at,
                           "%s %llu needs at least %llu bytes of %s, %llu left (truncated or corrupt)",
-                          what, (unsigned long long)n,
-                          (unsigned long long)(lb_mul64(n, min, &need) ? UINT64_MAX : need), items,
+                          what, (unsigned long long)n, (unsigned long long)need, items,
                           (unsigned long long)lb_cur_left(c));
     return LB_OK;
 }
@@ -403,7 +407,6 @@ int lb_gguf_open(lb_model *m, lb_src *src, const char *path, lb_err *err)
     uint64_t n_t, n_kv;
     int rc = read_header(&c, &m->version, &n_t, &n_kv);
     if (!rc) rc = read_kvs(m, &c, n_kv);
-    if (!rc) rc = read_alignment(m, err);
     if (!rc) rc = check_count(&c, n_t, GGUF_MIN_TINFO, "tensor count", "tensor infos", 8);
     if (!rc) rc = read_tinfos(m, &c, n_t);
     lb_cur_free(&c);

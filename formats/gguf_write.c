@@ -19,6 +19,7 @@
 #include "lb_le.h"
 
 #define GGUF_WRITE_MAX_DEPTH 8      /* as the reader accepts */
+#define GGUF_WRITE_MAX_KEY   65535u
 
 static int can_store(const lb_wtensor *t, lb_err *err)
 {
@@ -79,6 +80,10 @@ static int check_kvs(const lb_writer *w, lb_err *err)
     for (size_t i = 0; i < w->n_kv; i++) {
         if (!w->kv[i].key[0])
             return lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET, "metadata key %zu is empty", i);
+        if (strlen(w->kv[i].key) > GGUF_WRITE_MAX_KEY)
+            return lb_err_item(err, LB_EFORMAT, "key", w->kv[i].key, LB_NO_OFFSET,
+                               "key is %zu bytes (GGUF allows at most %u)", strlen(w->kv[i].key),
+                               GGUF_WRITE_MAX_KEY);
         LB_TRY(check_value(&w->kv[i], &w->kv[i].val, 0, err));
     }
     if (w->n_kv < 2) return LB_OK;
@@ -94,8 +99,30 @@ static int check_kvs(const lb_writer *w, lb_err *err)
     return rc;
 }
 
+static int cmp_tname(const void *a, const void *b)
+{
+    return strcmp((*(const lb_wtensor *const *)a)->name, (*(const lb_wtensor *const *)b)->name);
+}
+
+/* Two tensors with one name would make a file no reader accepts. */
+static int check_names(const lb_writer *w, lb_err *err)
+{
+    if (w->n_t < 2) return LB_OK;
+    const lb_wtensor **v = malloc(w->n_t * sizeof *v);
+    if (!v) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    for (size_t i = 0; i < w->n_t; i++) v[i] = &w->t[i];
+    qsort(v, w->n_t, sizeof *v, cmp_tname);
+    int rc = LB_OK;
+    for (size_t i = 1; i < w->n_t && !rc; i++)
+        if (strcmp(v[i - 1]->name, v[i]->name) == 0)
+            rc = lb_err_item(err, LB_EFORMAT, "tensor", v[i]->name, LB_NO_OFFSET, "duplicate tensor name");
+    free(v);
+    return rc;
+}
+
 static int setup(lb_writer *w, lb_err *err)
 {
+    LB_TRY(check_names(w, err));
     LB_TRY(check_kvs(w, err));
     w->alignment = LB_GGUF_DEFAULT_ALIGNMENT;
     for (size_t i = 0; i < w->n_kv; i++) {

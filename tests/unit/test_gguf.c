@@ -514,6 +514,17 @@ static void test_writer_refusals(void)
         lb_out_abort(o);
         tap_end();
     }
+    tap_begin("writer refuses duplicate tensor names");
+    {
+        lb_wtensor t2[2] = { { "w", LB_F32, 1, { 4 } }, { "w", LB_F16, 1, { 4 } } };
+        CHECK(lb_out_open(&o, out, LB_OUT_FORCE, &e) == 0, "open");
+        int rc = lb_writer_begin(&w, &lb_gguf_writer_ops, o, NULL, 0, t2, 2, &e);
+        CHECK(rc == LB_EFORMAT && strstr(e.msg, "duplicate tensor name") && strstr(e.item, "'w'"),
+              "rc %d '%s: %s'", rc, e.item, e.msg);
+        CHECK(lb_out_tell(o) == 0, "nothing written");
+        lb_out_abort(o);
+    }
+    tap_end();
     tap_begin("writer refuses duplicate keys and mixed arrays");
     {
         lb_value el[2] = { { .type = LB_V_U8 }, { .type = LB_V_STR, .n = 0, .v.s = (char *)"" } };
@@ -648,7 +659,7 @@ static void test_malformed(void)
         b = (buf){ 0 }; b_hdr(&b, 3, 1, 1); b_kv_u32(&b, "general.alignment", aligns[i]);
         b_tinfo(&b, "x", 1, ne1, LB_F32, 0); b_zeros(&b, 64);
         snprintf(nm, sizeof nm, "alignment %u", aligns[i]);
-        expect_bad(nm, &b, "key 'general.alignment': alignment"); free(b.p);
+        expect_bad(nm, &b, "is not a non-zero power of two (at byte offset 24)"); free(b.p);
     }
     b = (buf){ 0 }; b_hdr(&b, 3, 0, 1); b_str(&b, "general.alignment"); b_u32(&b, LB_V_U64); b_u64(&b, 32);
     expect_bad("alignment of type u64", &b, "must be of type u32, not u64"); free(b.p);
