@@ -359,6 +359,7 @@ static const char *json_kind(const cJSON *it)
 
 static int read_metadata(lb_model *m, const cJSON *md, uint64_t at, lb_err *err)
 {
+    if (cJSON_IsNull(md)) return LB_OK;   /* MLX writes null; the reference reads it as none */
     if (!cJSON_IsObject(md))
         return lb_err_item(err, LB_EFORMAT, "key", "__metadata__", at, "is a %s, not an object of strings",
                            json_kind(md));
