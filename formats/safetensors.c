@@ -412,7 +412,11 @@ static int read_tensor(lb_model *m, int file, const st_scan *s, const cJSON *e, 
                            "data_offsets end %llu is past end of file (data section is %llu bytes)",
                            (unsigned long long)e_, (unsigned long long)data_size);
     lb_tensor *t;
-    LB_TRY(lb_model_add_tensor(m, name, tt->id, ndim, shape, ds + b, file, &t, err));
+    int rc = lb_model_add_tensor(m, name, tt->id, ndim, shape, ds + b, file, &t, err);
+    if (rc) {
+        if (err && err->offset == LB_NO_OFFSET) err->offset = at;
+        return rc;
+    }
     if (t->nbytes != e_ - b)
         return lb_err_item(err, LB_EFORMAT, "tensor", name, at,
                            "%s shape needs %llu bytes but data_offsets [%llu, %llu] span %llu",
