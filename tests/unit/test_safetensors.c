@@ -69,6 +69,8 @@ static const real reals[] = {
     { "hf/tiny-llama-trained/model.safetensors", 3410176, 39, LB_F32 },
     { "hf/stories260K-llama/model.safetensors", 0, 0, LB_F32 },
     { "hf/stories260K-llama-bf16-sharded", 0, 0, LB_BF16 },
+    { "hf/stories260K-llama-bf16-sharded/model-00001-of-00002.safetensors", 0, 0, LB_BF16 },
+    { "hf/stories260K-llama-bf16-sharded/model-00002-of-00002.safetensors", 0, 0, LB_BF16 },
 };
 
 static void test_real(const char *shared)
@@ -271,8 +273,12 @@ static void test_roundtrip(const char *shared)
             uint8_t *x = read_all(out, &n2);
             uint8_t *y = a->n_files == 1 ? read_all(p, &n1) : NULL;
             if (y) {
+                int same = n1 == n2 && memcmp(x, y, n1) == 0;
                 files++;
-                identical += n1 == n2 && memcmp(x, y, n1) == 0;
+                identical += same;
+                /* written by HF safetensors: our writer lays it out the same way (MLX
+                 * writes "__metadata__": null and another key order) */
+                if (!strstr(reals[i].path, "mlx")) CHECK(same, "rewrite is byte-identical to the original");
             }
             free(x);
             free(y);
