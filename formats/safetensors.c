@@ -190,8 +190,12 @@ static int scan_json(st_scan *s, lb_err *err, const char *what)
             if (depth > 0) depth--;
         } else if (c < 0x20 || c == 0x7f) {
             return scan_err(s, err, i, what, "control character outside a JSON string");
-        } else if (c >= 0x80) {
-            if (!utf8_len(p + i, s->n - i)) return scan_err(s, err, i, what, "invalid UTF-8");
+        } else if (c >= 0x80) {     /* not JSON, but say "invalid UTF-8" only when it is */
+            size_t k = utf8_len(p + i, s->n - i);
+            if (!k) return scan_err(s, err, i, what, "invalid UTF-8");
+            i += k;
+            last = c;
+            continue;
         } else if (c >= 'a' && c <= 'z') {
             values++;    /* true / false / null: cJSON checks the spelling */
             while (i + 1 < s->n && p[i + 1] >= 'a' && p[i + 1] <= 'z') i++;
