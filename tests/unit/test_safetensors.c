@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lb_dtype.h"
@@ -397,6 +398,58 @@ static void test_writer(void)
     tap_end();
 }
 
+/* The writer never seeks: write to a pipe (stdout of a child) and read the result back. */
+static void test_pipe(void)
+{
+    tap_begin("writer streams to a pipe");
+    int fd[2];
+    CHECK(pipe(fd) == 0, "pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 1);
+        lb_out *o;
+        lb_writer *w;
+        lb_err e;
+        lb_wtensor t[2] = { { "a", LB_F32, 2, { 3, 1000 } }, { "b", LB_U8, 1, { 5 } } };
+        lb_kv kv = { "format", { .type = LB_V_STR, .n = 2, .v.s = "pt" } };
+        int rc = lb_out_open(&o, "-", 0, &e);
+        if (!rc && lb_out_seekable(o)) rc = 1;
+        if (!rc) rc = lb_writer_begin(&w, &lb_safetensors_writer_ops, o, &kv, 1, t, 2, &e);
+        for (int i = 0; !rc && i < 12005; i++) {
+            uint8_t b = (uint8_t)i;
+            rc = lb_writer_data(w, &b, 1, &e);
+        }
+        if (!rc) rc = lb_writer_end(w, &e);
+        if (!rc) rc = lb_out_commit(o, &e);
+        _exit(rc ? 1 : 0);
+    }
+    close(fd[1]);
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    ssize_t r;
+    while (buf && (r = read(fd[0], buf + n, cap - n)) > 0) n += (size_t)r;
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child writer failed");
+    lb_model *m = NULL;
+    lb_err e;
+    int rc = lb_model_open_mem(&m, buf, n, "safetensors", &e);
+    CHECK(rc == LB_OK, "read back: %s", errstr(&e));
+    if (!rc) {
+        uint8_t b;
+        const lb_tensor *t = lb_model_find(m, "b");
+        CHECK(m->n_tensors == 2 && t && t->nbytes == 5, "tensors");
+        CHECK(t && lb_tensor_read(m, t, 4, &b, 1, &e) == 0 && b == (uint8_t)12004, "data");
+        CHECK(lb_model_kv(m, "format") != NULL, "metadata");
+    }
+    lb_model_close(m);
+    free(buf);
+    tap_end();
+}
+
 /* ---- malformed ------------------------------------------------------------------------ */
 
 #define T1 "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}"
@@ -640,6 +693,7 @@ int main(void)
     test_malformed();
     test_sharded_malformed();
     test_writer();
+    test_pipe();
     const char *shared = tap_shared();
     if (shared) {
         test_real(shared);
