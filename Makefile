@@ -83,7 +83,7 @@ asan:
 # libFuzzer targets (clang): build/fuzz/fuzz_<name>; run with e.g. build-fuzz/fuzz_gguf tests/fuzz/corpus/gguf
 fuzz:
 	@mkdir -p build-fuzz
-	$(MAKE) $(LIBS) BUILD=build-fuzz CC=clang OPT="-O1 -g" CFLAGS="-fsanitize=fuzzer-no-link,address,undefined"
+	$(MAKE) $(foreach d,$(LIBDIRS),build-fuzz/lib$(d).a) BUILD=build-fuzz CC=clang OPT="-O1 -g" CFLAGS="-fsanitize=fuzzer-no-link,address,undefined"
 	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang $(ALL_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build-fuzz/$$n $$f \
 	    $(foreach d,$(LIBDIRS),build-fuzz/lib$(d).a) $(LDLIBS) || exit 1; done
