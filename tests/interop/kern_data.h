@@ -28,18 +28,18 @@ typedef struct kd_list {
 /* ---- generator ------------------------------------------------------------------ */
 
 static uint64_t kd_state = 0x853c49e6748fea9bULL;
-static void kd_seed(uint64_t s) { kd_state = s * 0x9E3779B97F4A7C15ULL + 1; }
-static uint64_t kd_next(void)
+static inline void kd_seed(uint64_t s) { kd_state = s * 0x9E3779B97F4A7C15ULL + 1; }
+static inline uint64_t kd_next(void)
 {
     uint64_t z = (kd_state += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
-static double kd_unif(void) { return ((kd_next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
-static double kd_normal(void) { return sqrt(-2 * log(kd_unif())) * cos(6.283185307179586 * kd_unif()); }
+static inline double kd_unif(void) { return ((kd_next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+static inline double kd_normal(void) { return sqrt(-2 * log(kd_unif())) * cos(6.283185307179586 * kd_unif()); }
 /* Student-t with nu degrees of freedom (nu integer): normal / sqrt(chi2_nu / nu). */
-static double kd_student(int nu)
+static inline double kd_student(int nu)
 {
     double c = 0;
     for (int i = 0; i < nu; i++) { double z = kd_normal(); c += z * z; }
@@ -68,7 +68,7 @@ static kd_set *kd_add(kd_list *l, const char *name, int64_t nrows, int64_t ncols
     return s;
 }
 
-static void kd_free(kd_list *l)
+static inline void kd_free(kd_list *l)
 {
     for (int i = 0; i < l->n; i++) { free(l->v[i].x); free(l->v[i].imat); }
     free(l->v);
@@ -78,7 +78,7 @@ static void kd_free(kd_list *l)
 /* ---- synthetic rows ------------------------------------------------------------- */
 
 /* Heavy-tailed rows: Student-t(3) with a per-row scale spread over four decades. */
-static void kd_synth_heavy(kd_list *l, int64_t nrows, int64_t ncols, uint64_t seed)
+static inline void kd_synth_heavy(kd_list *l, int64_t nrows, int64_t ncols, uint64_t seed)
 {
     char name[64];
     snprintf(name, sizeof name, "synth student-t %lldx%lld", (long long)nrows, (long long)ncols);
@@ -93,7 +93,7 @@ static void kd_synth_heavy(kd_list *l, int64_t nrows, int64_t ncols, uint64_t se
 /* Edge rows, 256 wide (every block size divides 256): all zero, constants, one huge
  * outlier, denormals, +-65504, a mix of tiny and huge, a sparse row. */
 enum { KD_EDGE_ROWS = 10 };
-static void kd_synth_edge(kd_list *l)
+static inline void kd_synth_edge(kd_list *l)
 {
     const int64_t n = 256;
     kd_set *s = kd_add(l, "synth edge rows", KD_EDGE_ROWS, n, 0);
@@ -148,7 +148,7 @@ typedef void (*kd_tensor_fn)(kd_list *l, const char *file, const char *name, int
 
 /* Read every F32 tensor of a safetensors file (little-endian host assumed, as the
  * reference libraries are x86-64/aarch64 only). Returns the tensor count, -1 on error. */
-static int kd_safetensors(kd_list *l, const char *path, kd_tensor_fn fn, void *ctx)
+static inline int kd_safetensors(kd_list *l, const char *path, kd_tensor_fn fn, void *ctx)
 {
     size_t len;
     unsigned char *b = kd_read_file(path, &len);
@@ -205,7 +205,7 @@ static int kd_safetensors(kd_list *l, const char *path, kd_tensor_fn fn, void *c
 }
 
 /* Tensors whose rows are a multiple of 256 wide: up to *(int *)ctx rows each. */
-static void kd_take_rows(kd_list *l, const char *file, const char *name, int ndim,
+static inline void kd_take_rows(kd_list *l, const char *file, const char *name, int ndim,
                          const int64_t *shape, const float *data, void *ctx)
 {
     int maxrows = *(int *)ctx;
@@ -222,7 +222,7 @@ static void kd_take_rows(kd_list *l, const char *file, const char *name, int ndi
 }
 
 /* Any tensor of at least 256 values, flattened into 256-wide rows (the tail dropped). */
-static void kd_take_flat(kd_list *l, const char *file, const char *name, int ndim,
+static inline void kd_take_flat(kd_list *l, const char *file, const char *name, int ndim,
                          const int64_t *shape, const float *data, void *ctx)
 {
     (void)ctx;
@@ -237,7 +237,7 @@ static void kd_take_flat(kd_list *l, const char *file, const char *name, int ndi
 }
 
 /* The real rows: returns how many files were read (0 when ../shared is absent). */
-static int kd_real(kd_list *l, const char *shared, int maxrows)
+static inline int kd_real(kd_list *l, const char *shared, int maxrows)
 {
     static const struct { const char *path; int flat; } files[] = {
         { "models/hf/peft-gpt2-lora/adapter_model.safetensors", 0 },
@@ -256,7 +256,7 @@ static int kd_real(kd_list *l, const char *shared, int maxrows)
 }
 
 /* FNV-1a 64 over bytes: stable digests for the determinism comparisons. */
-static uint64_t kd_fnv(uint64_t h, const void *p, size_t n)
+static inline uint64_t kd_fnv(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
     for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 0x100000001b3ULL; }

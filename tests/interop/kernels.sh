@@ -14,7 +14,9 @@ ref=${LOWBIT_LLAMA_REF:-$root/.cache/llama-ref}
 tmp=$(mktemp -d "${LOWBIT_TMP:-/tmp}/kern.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 CC=${CC:-cc}
-cflags="-std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -ffp-contract=off -fno-fast-math -I$root/formats -I$root/quantize -I$root/tests/interop"
+# CFLAGS from the environment (make asan passes sanitizer flags) apply here too, so the
+# programs link with sanitized libraries.
+cflags="-std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -ffp-contract=off -fno-fast-math -I$root/formats -I$root/quantize -I$root/tests/interop ${CFLAGS:-}"
 libs_of() { echo "$1/libquantize.a $1/libformats.a -lpthread -lm"; }
 
 for l in libquantize.a libformats.a; do
@@ -48,7 +50,8 @@ if ! make -s -C "$root" BUILD="$o0" OPT="-O0 -g" CC="$CC" "$o0/libquantize.a" "$
   echo "FAIL kern-determinism: -O0 build failed: $(tail -c 400 "$tmp/make.out")"; exit 0
 fi
 variants="O2:$build O0:$o0"
-if command -v clang > /dev/null 2>&1 && [ "$CC" != clang ]; then
+case "${CFLAGS:-}" in *-fsanitize*) sanitized=1 ;; *) sanitized=0 ;; esac
+if command -v clang > /dev/null 2>&1 && [ "$CC" != clang ] && [ $sanitized = 0 ]; then
   cl="$build/clang"
   if make -s -C "$root" BUILD="$cl" OPT="-O2" CC=clang "$cl/libquantize.a" "$cl/libformats.a" > "$tmp/make.out" 2>&1; then
     variants="$variants clang-O2:$cl"
@@ -59,7 +62,7 @@ fi
 first=""
 for v in $variants; do
   tag=${v%%:*}; dir=${v#*:}
-  if ! $CC -o "$tmp/dump.$tag" "$tmp/kern_dump.o" $(libs_of "$dir") 2> "$tmp/cc.err"; then
+  if ! $CC ${CFLAGS:-} -o "$tmp/dump.$tag" "$tmp/kern_dump.o" $(libs_of "$dir") 2> "$tmp/cc.err"; then
     echo "FAIL kern-determinism: link with $tag library: $(head -c 300 "$tmp/cc.err")"; continue
   fi
   "$tmp/dump.$tag" > "$tmp/digest.$tag" || { echo "FAIL kern-determinism-$tag: dump exited with $?"; continue; }
