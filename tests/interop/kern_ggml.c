@@ -31,7 +31,7 @@ static void result(int ok, const char *name, const char *why)
 typedef struct tally {
     int64_t rows, rows_same, edge_rows, edge_same;
     int64_t fmt_bad;           /* floats that differ between the two decoders */
-    char fmt_first[160];
+    char fmt_first[256];
     lb_metrics lb, gg, lbw, ggw; /* quality rows: plain, and with importance weights */
     lb_metrics real_lb, real_gg;  /* real rows only, plain */
 } tally;
@@ -145,7 +145,7 @@ int main(void)
                sqrt(wg.wmse), wratio, rr_l, rr_g);
         fflush(stdout);
 
-        char name[64], why[256];
+        char name[64], why[512];
         snprintf(name, sizeof name, "kern-format-%s", k->name);
         snprintf(why, sizeof why, "%lld floats differ; first: %s", (long long)ta.fmt_bad, ta.fmt_first);
         result(ta.fmt_bad == 0, name, why);
