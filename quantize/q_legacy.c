@@ -186,7 +186,7 @@ static void q8_0_block(const float *x, uint8_t *b)
     const float d = amax / ((1 << 7) - 1);
     const float id = d ? 1.0f / d : 0.0f;
     lbq_st_f16(b, d);
-    for (int j = 0; j < QK; j++) b[2 + j] = (uint8_t)lbq_trunc_u8(roundf(x[j] * id));
+    for (int j = 0; j < QK; j++) b[2 + j] = (uint8_t)lbq_round_u8(x[j] * id); /* roundf, then int8 */
 }
 
 static size_t q8_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n_per_row,

@@ -31,12 +31,14 @@ static float e8m0_half(uint8_t e)
     return f;
 }
 
-static unsigned best_code(float x, float d)
+/* Code of least |T[i] * d - x|, the first one on ties. scaled[i] = T[i] * d, computed
+ * once per block (the same products the reference forms for every value). */
+static unsigned best_code(float x, const float *scaled)
 {
     unsigned best = 0;
-    float best_err = fabsf(fp4_values[0] * d - x);
+    float best_err = fabsf(scaled[0] - x);
     for (unsigned i = 1; i < 16; i++) {
-        float err = fabsf(fp4_values[i] * d - x);
+        float err = fabsf(scaled[i] - x);
         if (err < best_err) { best = i; best_err = err; }
     }
     return best;
@@ -49,8 +51,11 @@ static void mxfp4_block(const float *x, uint8_t *b)
         if (amax < fabsf(x[j])) amax = fabsf(x[j]);
     const uint8_t e = amax > 0.0f ? (uint8_t)lbq_trunc_u8(floorf(log2f(amax)) - 2 + 127) : 0;
     const float d = e8m0_half(e);
+    float scaled[16];
+    for (int i = 0; i < 16; i++) scaled[i] = fp4_values[i] * d;
     b[0] = e;
-    for (int j = 0; j < QK / 2; j++) b[1 + j] = (uint8_t)(best_code(x[j], d) | best_code(x[j + QK / 2], d) << 4);
+    for (int j = 0; j < QK / 2; j++)
+        b[1 + j] = (uint8_t)(best_code(x[j], scaled) | best_code(x[j + QK / 2], scaled) << 4);
 }
 
 static size_t mxfp4_quantize(const float *src, void *dst, int64_t nrows, int64_t n_per_row,

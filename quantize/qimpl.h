@@ -59,13 +59,32 @@ static inline int lbq_s8(unsigned b)
     return b >= 128 ? (int)b - 256 : (int)b;
 }
 
+/* roundf(v) (halves away from zero) for v in the int32 range, without the libm call:
+ * truncate, then correct by the remainder, which is exact (v and trunc(v) are both
+ * multiples of the smaller ulp). */
+static inline int32_t lbq_round_in_range(float v)
+{
+    int32_t i = (int32_t)v;
+    float r = v - (float)i;
+    return i + (r >= 0.5f) - (r <= -0.5f);
+}
+
+/* The low byte of (int8_t)roundf(v) as compiled on x86-64: outside the int32 range
+ * cvttss2si gives INT32_MIN, whose low byte is 0. */
+static inline unsigned lbq_round_u8(float v)
+{
+    if (!(v >= -2147483648.0f && v < 2147483648.0f)) return 0;
+    return (unsigned)lbq_round_in_range(v) & 0xffu;
+}
+
 /* (int)lroundf(v) as on x86-64 glibc: halves away from zero, then the low 32 bits of
  * the long; NaN, Inf and anything beyond the range of long give LONG_MIN, whose low
  * 32 bits are 0. */
 static inline int lbq_lround_i32(float v)
 {
+    if (v >= -2147483648.0f && v < 2147483648.0f) return lbq_round_in_range(v);
     if (!(fabsf(v) < 9223372036854775808.0f)) return 0;
-    return (int)(uint32_t)(uint64_t)(int64_t)roundf(v);
+    return (int)(uint32_t)(uint64_t)(int64_t)v; /* |v| >= 2^31: already an integer */
 }
 
 /* Index of the entry of the sorted table val[0..n) nearest to x; a tie between two
