@@ -18,13 +18,20 @@
 
 #define QK 32
 
-_Static_assert(2 + QK == 34, "q8_0 block is 34 bytes");
-_Static_assert(2 + QK / 2 == 18, "q4_0 block is 18 bytes");
-_Static_assert(2 + 2 + QK / 2 == 20, "q4_1 block is 20 bytes");
-_Static_assert(2 + 4 + QK / 2 == 22, "q5_0 block is 22 bytes");
-_Static_assert(2 + 2 + 4 + QK / 2 == 24, "q5_1 block is 24 bytes");
-
-enum { Q8_0_SZ = 34, Q4_0_SZ = 18, Q4_1_SZ = 20, Q5_0_SZ = 22, Q5_1_SZ = 24 };
+/* Bytes per block from the layout, pinned to ggml's sizes and to the bits per weight
+ * (bytes * 8 / 32 values) in the table above. */
+enum {
+    Q8_0_SZ = 2 + QK,         /* d, q[32] */
+    Q4_0_SZ = 2 + QK / 2,     /* d, qs[16] */
+    Q4_1_SZ = 2 + 2 + QK / 2, /* d, m, qs[16] */
+    Q5_0_SZ = 2 + 4 + QK / 2, /* d, qh, qs[16] */
+    Q5_1_SZ = 2 + 2 + 4 + QK / 2
+};
+_Static_assert(Q8_0_SZ == 34 && Q8_0_SZ * 8 * 2 == 17 * QK, "q8_0: 34 bytes, 8.5 bpw");
+_Static_assert(Q4_0_SZ == 18 && Q4_0_SZ * 8 * 2 == 9 * QK, "q4_0: 18 bytes, 4.5 bpw");
+_Static_assert(Q4_1_SZ == 20 && Q4_1_SZ * 8 == 5 * QK, "q4_1: 20 bytes, 5.0 bpw");
+_Static_assert(Q5_0_SZ == 22 && Q5_0_SZ * 8 * 2 == 11 * QK, "q5_0: 22 bytes, 5.5 bpw");
+_Static_assert(Q5_1_SZ == 24 && Q5_1_SZ * 8 == 6 * QK, "q5_1: 24 bytes, 6.0 bpw");
 
 /* ---- packing ------------------------------------------------------------------ */
 

@@ -16,9 +16,8 @@
 
 #define QK 32
 
-_Static_assert(1 + QK / 2 == 17, "mxfp4 block is 17 bytes");
-
-enum { MXFP4_SZ = 17 };
+enum { MXFP4_SZ = 1 + QK / 2 }; /* e, qs[16] */
+_Static_assert(MXFP4_SZ == 17 && MXFP4_SZ * 8 * 4 == 17 * QK, "mxfp4: 17 bytes, 4.25 bpw");
 
 static const int8_t fp4_values[16] = { 0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12 };
 
