@@ -111,6 +111,7 @@ int main(void)
     if (!nreal) printf("SKIP kern-real-rows: ../shared/models not found (LOWBIT_SHARED unset): synthetic rows only\n");
     kd_synth_heavy(&sets, 48, 1024, 7);
     kd_synth_heavy(&sets, 16, 4096, 8);
+    kd_synth_heavy(&sets, 8, 96, 9); /* not a multiple of 256: 32-block types only */
     kd_synth_edge(&sets);
     int64_t nvals = 0;
     for (int i = 0; i < sets.n; i++) nvals += sets.v[i].nrows * sets.v[i].ncols;
