@@ -16,8 +16,7 @@ static const lb_qkernel *const table[LB_GGML_TYPE_COUNT] = {
     [LB_Q5_1]   = &lb_qk_q5_1,
     [LB_Q8_0]   = &lb_qk_q8_0,
     /* ---- k-quants: rows defined in quantize/kquants.c (kernels issue, part 2, another
-     * branch). Uncomment these five lines, and the declarations in qimpl.h, when it
-     * lands:
+     * branch; declared in qimpl.h). Uncomment these five lines when it lands:
     [LB_Q2_K]   = &lb_qk_q2_K,
     [LB_Q3_K]   = &lb_qk_q3_K,
     [LB_Q4_K]   = &lb_qk_q4_K,
