@@ -4,7 +4,7 @@
  *   Q8_0  34 B = 8.5 bpw : f16 d | int8 q[32]                  x = q * d
  *   Q4_0  18 B = 4.5 bpw : f16 d | u8 qs[16]                   x = (nib - 8) * d
  *   Q4_1  20 B = 5.0 bpw : f16 d | f16 m | u8 qs[16]           x = nib * d + m
- *   Q5_0  22 B = 5.5 bpw : f16 d | u32 qh | u8 qs[16]          x = (nib | hi << 4) - 16) * d
+ *   Q5_0  22 B = 5.5 bpw : f16 d | u32 qh | u8 qs[16]          x = ((nib | hi << 4) - 16) * d
  *   Q5_1  24 B = 6.0 bpw : f16 d | f16 m | u32 qh | u8 qs[16]  x = (nib | hi << 4) * d + m
  * qs[j] holds element j in its low nibble and element j + 16 in its high nibble; bit j
  * of qh is the fifth bit of element j (j = 0..31).
@@ -211,7 +211,7 @@ static void q8_0_dequantize(const void *src, float *dst, int64_t n)
     const uint8_t *b = src;
     for (int64_t i = 0; i < n / QK; i++, b += Q8_0_SZ, dst += QK) {
         const float d = lbq_ld_f16(b);
-        for (int j = 0; j < QK; j++) dst[j] = (int8_t)b[2 + j] * d;
+        for (int j = 0; j < QK; j++) dst[j] = lbq_s8(b[2 + j]) * d;
     }
 }
 
