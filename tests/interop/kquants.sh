@@ -51,7 +51,7 @@ else
   "$tmp/kq0" --digest > "$tmp/d0" 2>&1
   if [ -s "$tmp/d2" ] && cmp -s "$tmp/d0" "$tmp/d2"; then
     echo "PASS determinism_O0_O2"
-    echo "INFO -O0 and -O2 digests of $(wc -l < "$tmp/d2") type/imatrix runs identical ($(awk '{s+=$3} END {print s}' "$tmp/d2") blocks)"
+    echo "INFO -O0 build and $build (${OPT:-default OPT}): digests of $(wc -l < "$tmp/d2") type/imatrix runs identical ($(awk '{s+=$3} END {print s}' "$tmp/d2") blocks)"
   else
     echo "FAIL determinism_O0_O2: digests differ: $(diff "$tmp/d0" "$tmp/d2" | head -4 | tr '\n' ' ')"
   fi
