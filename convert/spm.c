@@ -73,7 +73,7 @@ static int pb_bytes(pb *b, size_t *start, size_t *len)
     uint64_t n;
     LB_TRY(pb_varint(b, &n));
     if (n > b->end - b->pos)
-        return pb_fail(b, at, "length %llu past the end of the message (%llu bytes left)", n,
+        return pb_fail(b, at, "length %llu past the end of the message (%llu left)", n,
                        (unsigned long long)(b->end - b->pos));
     *start = b->pos;
     *len = (size_t)n;
