@@ -195,3 +195,9 @@ const char *tok_bpe_pre_name(const cJSON *tj, int clean_spaces, char *why, size_
     snprintf(why, why_n, "%.400s%s", buf, d.len >= 400 ? "..." : "");
     return NULL;
 }
+
+const char *tok_bpe_pre_row(size_t i)
+{
+    if (i < sizeof pre_table / sizeof *pre_table) return pre_table[i].name;
+    return i == sizeof pre_table / sizeof *pre_table ? "smollm" : NULL;
+}

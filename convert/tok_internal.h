@@ -116,5 +116,7 @@ int tok_l2c_parse(const uint8_t *p, size_t n, const char *name, int64_t vocab_si
 const char *tok_bpe_pre_name(const cJSON *tj, int clean_spaces, char *why, size_t why_n);
 /* 1 if llama.cpp 0.4.0 knows this tokenizer.ggml.pre name. */
 int tok_bpe_pre_known(const char *name);
+/* The i-th name the table can produce, NULL past the end (for tests). */
+const char *tok_bpe_pre_row(size_t i);
 
 #endif

@@ -22,6 +22,7 @@
 #include "lb_model.h"
 #include "lb_tokenizer.h"
 #include "lb_writer.h"
+#include "tok_internal.h"
 
 static int failed;
 
@@ -172,6 +173,35 @@ static int check_cases(const char *name, struct llama_model *m, struct llama_mod
     return bad;
 }
 
+/* Every pre name lowbit's table can write is accepted by llama.cpp's loader (the gpt-2
+ * vocabulary written with each of them). */
+static void check_pre_names(const char *tmp, const char *shared)
+{
+    char dir[1200], ref[1200], path[1200], why[800];
+    snprintf(dir, sizeof dir, "%s/models/hf/tiny-gpt2-random", shared);
+    snprintf(ref, sizeof ref, "%s/models/gguf/ggml-vocab-gpt-2.gguf", shared);
+    int bad = 0, n = 0;
+    for (size_t i = 0; tok_bpe_pre_row(i); i++, n++) {
+        const char *name = tok_bpe_pre_row(i);
+        lb_tok_opts o = { name, NULL, -1 };
+        lb_kv *kv = NULL;
+        size_t nkv = 0;
+        lb_err e;
+        struct llama_model *m = NULL;
+        snprintf(path, sizeof path, "%s/pre-%zu.gguf", tmp, i);
+        if (lb_tokenizer_load(dir, &o, &kv, &nkv, &e) || write_vocab(path, ref, kv, nkv, why, sizeof why) ||
+            !(m = load_vocab(path))) {
+            if (!bad) printf("FAIL tokenizer-interop pre names: llama.cpp does not load a vocabulary with pre '%s'\n", name);
+            bad++;
+        }
+        if (m) llama_model_free(m);
+        lb_kv_array_free(kv, nkv);
+        remove(path);
+    }
+    if (bad) failed++;
+    else printf("PASS tokenizer-interop pre names: llama.cpp loads all %d names the table writes\n", n);
+}
+
 typedef struct icase {
     const char *name;
     const char *dir, *file;      /* lb_tokenizer_load input, relative to SHARED/models */
@@ -237,6 +267,7 @@ int main(int argc, char **argv)
         free_cases(tc, n);
         fflush(stdout);
     }
+    check_pre_names(tmp, shared);
     llama_backend_free();
     return failed ? 1 : 0;
 }

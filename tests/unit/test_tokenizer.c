@@ -470,6 +470,17 @@ static void test_spm_folder_files(void)
     tap_end();
 }
 
+static void test_pre_names(void)
+{
+    tap_begin("bpe-pre table names are all known to llama.cpp 0.4.0");
+    size_t i;
+    for (i = 0; tok_bpe_pre_row(i); i++)
+        CHECK(tok_bpe_pre_known(tok_bpe_pre_row(i)), "'%s' unknown to llama.cpp", tok_bpe_pre_row(i));
+    CHECK(i >= 15, "only %zu rows", i);
+    CHECK(!tok_bpe_pre_known("llama-3") && tok_bpe_pre_known("llama-bpe"), "known-name check");
+    tap_end();
+}
+
 int main(void)
 {
     const char *s = tap_shared();
@@ -477,6 +488,7 @@ int main(void)
     if (!mkdtemp(tmpdir)) { printf("FAIL setup: mkdtemp\n"); return 1; }
     test_spm_malformed();
     test_bpe_synthetic();
+    test_pre_names();
     if (!s) {
         tap_skip("tokenizer-shared", "needs ../shared/models (LOWBIT_SHARED)");
     } else {
