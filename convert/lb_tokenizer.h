@@ -12,8 +12,8 @@
 typedef struct lb_tok_opts {
     const char *pre;          /* force tokenizer.ggml.pre (else mapped from tokenizer.json) */
     const char *tokenizer;    /* explicit tokenizer file (llama2.c: tokenizer.bin or .model) */
-    int64_t     vocab_size;   /* from config.json (pad the vocabulary up to it), or -1: then
-                               * dir/config.json's vocab_size if any, as llama.cpp reads it */
+    int64_t     vocab_size;   /* from config.json (pad the vocabulary up to it), or -1 (0 too):
+                               * then dir/config.json's vocab_size if any, as llama.cpp reads it */
 } lb_tok_opts;
 
 /* Read the tokenizer found in folder `dir` (or o->tokenizer, which wins when given; dir

@@ -485,7 +485,7 @@ int lb_tokenizer_load(const char *dir, const lb_tok_opts *o, lb_kv **kv, size_t 
     *n_kv = 0;
     if (dir && !*dir) dir = NULL;
     /* vocab_size: the caller's (config.json as the converter read it), else config.json here */
-    int64_t vs = o->vocab_size >= 0 ? o->vocab_size : tok_config_vocab_size(dir);
+    int64_t vs = o->vocab_size > 0 ? o->vocab_size : tok_config_vocab_size(dir);
     if (o->tokenizer) return load_file(o->tokenizer, dir, o, vs, kv, n_kv, err);
     if (!dir) return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "no folder and no tokenizer file given");
     char *spm = tok_path(dir, "tokenizer.model"), *json = tok_path(dir, "tokenizer.json");

@@ -152,6 +152,9 @@ static void test_spm_pad(void)
         CHECK(ty->v.arr[513].v.i == 5 && sc->v.arr[513].v.f == -10000.0, "pad type/score");
     }
     lb_kv_array_free(kv, n);
+    rc = load(M("hf/stories260K-llama"), NULL, NULL, 0, &kv, &n, &e);   /* 0: not given, config.json's 512 */
+    CHECK(rc == LB_OK && kv_find(kv, n, "tokenizer.ggml.tokens")->n == 512, "vocab_size 0: %s", errbuf);
+    lb_kv_array_free(kv, n);
     rc = load(M("hf/stories260K-llama"), NULL, NULL, 300, &kv, &n, &e);
     CHECK(rc == LB_OK && kv_find(kv, n, "tokenizer.ggml.tokens")->n == 300, "cut to 300: %s", errbuf);
     lb_kv_array_free(kv, n);
