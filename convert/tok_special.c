@@ -303,10 +303,13 @@ int tok_special_load(tok_special *s, const char *dir, const cJSON *tj, size_t n_
     cJSON *tc = NULL, *stm = NULL, *cfg = NULL, *gen = NULL;
     const char *c[SP_N] = {0};
     int rc = load_json(dir, "tokenizer_config.json", &tc, err);
-    if (!rc) rc = load_json(dir, "special_tokens_map.json", &stm, err);
     if (!rc) rc = load_json(dir, "config.json", &cfg, err);
-    if (!rc) rc = load_json(dir, "generation_config.json", &gen, err);
     if (rc) goto out;
+    /* the lowbit additions are optional: a broken file there is ignored (not all models
+     * have a valid generation_config.json, gguf-py's metadata reader says) */
+    lb_err ignored;
+    if (load_json(dir, "special_tokens_map.json", &stm, &ignored)) stm = NULL;
+    if (load_json(dir, "generation_config.json", &gen, &ignored)) gen = NULL;
     int have_cfg = tc || stm;
     for (int t = 0; t < SP_N; t++) {
         c[t] = entry_content(tc, t);

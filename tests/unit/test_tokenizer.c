@@ -351,6 +351,8 @@ static void test_bpe_synthetic(void)
              "{\"bos_token\":{\"content\":\"<|end|>\"},\"eos_token\":\"<|end|>\",\"add_bos_token\":true,"
              "\"chat_template\":[{\"name\":\"default\",\"template\":\"D\"},{\"name\":\"tool use\",\"template\":\"T\"}]}");
     put_file(d, "config.json", "{\"vocab_size\":9,\"pad_token_id\":4}");
+    put_file(d, "generation_config.json", "{\"eos_token_id\": [");   /* broken: ignored */
+    put_file(d, "special_tokens_map.json", "{\"unk_token\": \"<tool>\"}");
 
     tap_begin("bpe-synthetic llama3 pre, pair merges, added tokens, special, chat templates");
     int rc = load(d, NULL, NULL, -1, &kv, &n, &e);
@@ -373,6 +375,7 @@ static void test_bpe_synthetic(void)
         CHECK(kv_int(kv, n, "tokenizer.ggml.bos_token_id") == 5 && kv_int(kv, n, "tokenizer.ggml.eos_token_id") == 5,
               "bos/eos from contents");
         CHECK(kv_int(kv, n, "tokenizer.ggml.padding_token_id") == 4, "pad from config.json");
+        CHECK(kv_int(kv, n, "tokenizer.ggml.unknown_token_id") == 6, "unk from special_tokens_map.json");
         CHECK(kv_int(kv, n, "tokenizer.ggml.add_bos_token") == 1, "add_bos");
         CHECK(strcmp(kv_str(kv, n, "tokenizer.chat_template"), "D") == 0, "default template");
         CHECK(strcmp(kv_str(kv, n, "tokenizer.chat_template.tool_use"), "T") == 0, "named template");
@@ -388,9 +391,12 @@ static void test_bpe_synthetic(void)
               "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<|end|>\",\"type_id\":0}},"
               "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}]},");
     put_file(d, "tokenizer_config.json", "{\"bos_token\":\"<|end|>\",\"chat_template\":\"C\"}");
+    put_file(d, "generation_config.json", "{\"eos_token_id\": [6, 5], \"pad_token_id\": 99}");
     rc = load(d, NULL, NULL, -1, &kv, &n, &e);
     CHECK(rc == LB_OK, "load: %s", errbuf);
     CHECK(kv_int(kv, n, "tokenizer.ggml.add_bos_token") == 1, "add_bos from template");
+    CHECK(kv_int(kv, n, "tokenizer.ggml.eos_token_id") == 6, "eos from generation_config.json list");
+    CHECK(!kv_find(kv, n, "tokenizer.ggml.padding_token_id"), "pad id 99 is past the vocabulary");
     CHECK(strcmp(kv_str(kv, n, "tokenizer.ggml.pre"), "gpt-2") == 0, "pre gpt-2");
     CHECK(strcmp(kv_str(kv, n, "tokenizer.chat_template"), "C") == 0, "string template");
     CHECK(kv_find(kv, n, "tokenizer.ggml.tokens")->n == 8, "max id + 1 tokens without config.json");
