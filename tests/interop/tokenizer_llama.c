@@ -142,9 +142,11 @@ static struct llama_model *load_vocab(const char *path)
     return llama_model_load_from_file(path, p);
 }
 
+static int add_special;   /* second pass against a reference model: BOS/EOS flags too */
+
 static int tokenize(const struct llama_model *m, const tcase *c, int32_t *out, int cap)
 {
-    return llama_tokenize(llama_model_get_vocab(m), c->text, (int32_t)c->len, out, cap, false, false);
+    return llama_tokenize(llama_model_get_vocab(m), c->text, (int32_t)c->len, out, cap, add_special, false);
 }
 
 /* Every case tokenizes to its ids (from .out, or from the reference model ref). */
@@ -259,6 +261,13 @@ int main(int argc, char **argv)
             snprintf(hname, sizeof hname, "%s: harness on %s", ic->name, ic->ref);
             if (ic->has_out) check_cases(hname, mref, NULL, tc, n);
             check_cases(ic->name, mine, ic->has_out ? NULL : mref, tc, n);
+            if (!ic->has_out) {   /* the special-token kvs: add_bos/bos id as the reference */
+                char sname[300];
+                snprintf(sname, sizeof sname, "%s with add_special", ic->name);
+                add_special = 1;
+                check_cases(sname, mine, mref, tc, n);
+                add_special = 0;
+            }
             printf("INFO %s: vocab %d tokens\n", ic->name, llama_vocab_n_tokens(llama_model_get_vocab(mine)));
         }
         if (mine) llama_model_free(mine);
