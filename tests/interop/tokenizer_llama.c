@@ -11,10 +11,15 @@
  * must be equal. The reference files are run through the same harness first, so a broken
  * harness cannot pass.
  *
- * usage: tokenizer_llama TMPDIR SHARED LIBDIR   prints PASS/FAIL/SKIP/INFO lines */
+ * Then the pre-tokenizer round trips below (check_upstream_vocabs), over the vocab files of
+ * llama.cpp's source tree (REFSRC/models).
+ *
+ * usage: tokenizer_llama TMPDIR SHARED LIBDIR REFSRC   prints PASS/FAIL/SKIP/INFO lines */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "ggml-backend.h"
 #include "llama.h"
@@ -204,6 +209,196 @@ static void check_pre_names(const char *tmp, const char *shared)
     else printf("PASS tokenizer-interop pre names: llama.cpp loads all %d names the table writes\n", n);
 }
 
+/* ---- pre-tokenizer round trips over llama.cpp's own vocab files ------------------------------ *
+ * llama.cpp's source ships ggml-vocab-<name>.gguf + .inp/.out for several BPE vocabularies, but
+ * not their tokenizer.json. Rebuild one from the GGUF (model.vocab from the NORMAL tokens,
+ * added_tokens from CONTROL/USER_DEFINED, the merges) with the pre_tokenizer the upstream
+ * tokenizer.json declares, convert it with lowbit, and llama.cpp must tokenize every case
+ * as the .out says: the BPE path and the pre-tokenizer table together. */
+
+static cJSON *jsplit(const char *re)
+{
+    cJSON *o = cJSON_CreateObject(), *pat = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "Split");
+    cJSON_AddStringToObject(pat, "Regex", re);
+    cJSON_AddItemToObject(o, "pattern", pat);
+    cJSON_AddStringToObject(o, "behavior", "Isolated");
+    cJSON_AddFalseToObject(o, "invert");
+    return o;
+}
+
+static cJSON *jbytelevel(int use_regex)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "ByteLevel");
+    cJSON_AddFalseToObject(o, "add_prefix_space");
+    cJSON_AddTrueToObject(o, "trim_offsets");
+    cJSON_AddBoolToObject(o, "use_regex", use_regex);
+    return o;
+}
+
+static cJSON *jdigits(int individual)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "Digits");
+    cJSON_AddBoolToObject(o, "individual_digits", individual);
+    return o;
+}
+
+static cJSON *jseq(cJSON **items)
+{
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_CreateArray();
+    cJSON_AddStringToObject(o, "type", "Sequence");
+    for (; *items; items++) cJSON_AddItemToArray(a, *items);
+    cJSON_AddItemToObject(o, "pretokenizers", a);
+    return o;
+}
+
+#define CJK_SPLIT "[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80\xea\xb0\x80-\xed\x9f\xbf]+"
+
+/* The pre_tokenizer of the upstream tokenizer.json for vocab `name`. */
+static cJSON *upstream_pre(const char *name)
+{
+    if (!strcmp(name, "llama-bpe"))
+        return jseq((cJSON *[]){ jsplit("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+                                 jbytelevel(0), NULL });
+    if (!strcmp(name, "qwen2"))
+        return jseq((cJSON *[]){ jsplit("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+                                 jbytelevel(0), NULL });
+    if (!strcmp(name, "deepseek-coder"))   /* raw CR/LF in the first split, as some files have */
+        return jseq((cJSON *[]){ jsplit("[\r\n]"), jsplit("\\s?\\p{L}+"), jsplit("\\s?\\p{P}+"), jsplit(CJK_SPLIT),
+                                 jdigits(1), jbytelevel(0), NULL });
+    if (!strcmp(name, "deepseek-llm"))
+        return jseq((cJSON *[]){ jsplit("[\\r\\n]"),
+            jsplit("\\s?[A-Za-z\xc2\xb5\xc3\x80-\xc3\x96\xc3\x98-\xc3\xb6\xc3\xb8-\xc6\xba\xc6\xbc-\xc6\xbf\xc7\x84-\xca\x93\xca\x95-\xca\xaf\xcd\xb0-\xcd\xb3\xcd\xb6\xcd\xb7\xcd\xbb-\xcd\xbd\xcd\xbf\xce\x86\xce\x88-\xce\x8a\xce\x8c\xce\x8e-\xce\xa1\xce\xa3-\xcf\xb5\xcf\xb7-\xd2\x81\xd2\x8a-\xd4\xaf\xd4\xb1-\xd5\x96\xe1\x82\xa0-\xe1\x83\x85\xe1\x8e\xa0-\xe1\x8f\xb5\xe1\x8f\xb8-\xe1\x8f\xbd\xe1\xb2\x90-\xe1\xb2\xba\xe1\xb2\xbd-\xe1\xb2\xbf\xe1\xb4\x80-\xe1\xb4\xab\xe1\xb5\xab-\xe1\xb5\xb7\xe1\xb5\xb9-\xe1\xb6\x9a\xe1\xb8\x80-\xe1\xbc\x95\xe1\xbc\x98-\xe1\xbc\x9d\xe1\xbc\xa0-\xe1\xbd\x85\xe1\xbd\x88-\xe1\xbd\x8d\xe1\xbd\x90-\xe1\xbd\x97\xe1\xbd\x99\xe1\xbd\x9b\xe1\xbd\x9d\xe1\xbd\x9f-\xe1\xbd\xbd\xe1\xbe\x80-\xe1\xbe\xb4\xe1\xbe\xb6-\xe1\xbe\xbc\xe1\xbe\xbe\xe1\xbf\x82-\xe1\xbf\x84\xe1\xbf\x86-\xe1\xbf\x8c\xe1\xbf\x90-\xe1\xbf\x93\xe1\xbf\x96-\xe1\xbf\x9b\xe1\xbf\xa0-\xe1\xbf\xac\xe1\xbf\xb2-\xe1\xbf\xb4\xe1\xbf\xb6-\xe1\xbf\xbc\xe2\x84\x82\xe2\x84\x87\xe2\x84\x8a-\xe2\x84\x93\xe2\x84\x95\xe2\x84\x99-\xe2\x84\x9d\xe2\x84\xa4\xe2\x84\xa6\xe2\x84\xa8\xe2\x84\xaa-\xe2\x84\xad\xe2\x84\xaf-\xe2\x84\xb4\xe2\x84\xb9\xe2\x84\xbc-\xe2\x84\xbf\xe2\x85\x85-\xe2\x85\x89\xe2\x85\x8e\xe2\x86\x83\xe2\x86\x84\xe2\xb0\x80-\xe2\xb1\xbb\xe2\xb1\xbe-\xe2\xb3\xa4\xe2\xb3\xab-\xe2\xb3\xae\xe2\xb3\xb2\xe2\xb3\xb3\xea\x99\x80-\xea\x99\xad\xea\x9a\x80-\xea\x9a\x9b\xea\x9c\xa2-\xea\x9d\xaf\xea\x9d\xb1-\xea\x9e\x87\xea\x9e\x8b-\xea\x9e\x8e\xea\xad\xb0-\xea\xae\xbf\xef\xac\x80-\xef\xac\x86\xef\xac\x93-\xef\xac\x97\xef\xbc\xa1-\xef\xbc\xba\xef\xbd\x81-\xef\xbd\x9a\xf0\x90\x90\x80-\xf0\x90\x91\x8f\xf0\x90\x92\xb0-\xf0\x90\x93\x93\xf0\x90\x93\x98-\xf0\x90\x93\xbb\xf0\x90\xb2\x80-\xf0\x90\xb2\xb2\xf0\x90\xb3\x80-\xf0\x90\xb3\xb2\xf0\x91\xa2\xa0-\xf0\x91\xa3\x9f\xf0\x9e\xa4\x80-\xf0\x9e\xa5\x83]+"),
+            jsplit("\\s?[!-/:-~\xef\xbc\x81-\xef\xbc\x8f\xef\xbc\x9a-\xef\xbd\x9e\xe2\x80\x98-\xe2\x80\x9f\xe3\x80\x80-\xe3\x80\x82]+"),
+            jsplit("\\s+$"), jsplit(CJK_SPLIT), jdigits(0), jbytelevel(0), NULL });
+    if (!strcmp(name, "falcon")) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "type", "Punctuation");
+        cJSON_AddStringToObject(p, "behavior", "Contiguous");
+        return jseq((cJSON *[]){ p, jbytelevel(1), jdigits(0), jsplit("[0-9][0-9][0-9]"), NULL });
+    }
+    if (!strcmp(name, "starcoder") || !strcmp(name, "refact"))
+        return jseq((cJSON *[]){ jdigits(1), jbytelevel(1), NULL });
+    return NULL;
+}
+
+static int write_text(const char *dir, const char *name, const char *text)
+{
+    char p[1400];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    if (!f) return -1;
+    int ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* tokenizer.json (+ config.json, tokenizer_config.json) rebuilt from the vocab GGUF ref. */
+static int rebuild_folder(const char *dir, const char *ref, const char *name, char *why, size_t nw)
+{
+    lb_model *m = NULL;
+    lb_err e;
+    if (lb_model_open(&m, ref, &e)) { snprintf(why, nw, "cannot open %.300s", ref); return -1; }
+    const lb_kv *tk = lb_model_kv(m, "tokenizer.ggml.tokens"), *ty = lb_model_kv(m, "tokenizer.ggml.token_type");
+    const lb_kv *mg = lb_model_kv(m, "tokenizer.ggml.merges");
+    if (!tk || !ty || !mg || tk->val.n != ty->val.n) { lb_model_close(m); snprintf(why, nw, "no vocabulary in %.300s", ref); return -1; }
+    cJSON *root = cJSON_CreateObject(), *added = cJSON_CreateArray(), *model = cJSON_CreateObject();
+    cJSON *vocab = cJSON_CreateObject(), *merges = cJSON_CreateArray();
+    for (uint64_t i = 0; i < tk->val.n; i++) {
+        const char *t = tk->val.v.arr[i].v.s;
+        int64_t type = ty->val.v.arr[i].v.i;
+        if (type == 5) continue;                       /* [PAD<id>]: lowbit recreates it */
+        if (type == 3 || type == 4) {
+            cJSON *a = cJSON_CreateObject();
+            cJSON_AddNumberToObject(a, "id", (double)i);
+            cJSON_AddStringToObject(a, "content", t);
+            cJSON_AddBoolToObject(a, "special", type == 3);
+            cJSON_AddItemToArray(added, a);
+        } else {
+            cJSON_AddItemToObject(vocab, t, cJSON_CreateNumber((double)i));
+        }
+    }
+    for (uint64_t i = 0; i < mg->val.n; i++) cJSON_AddItemToArray(merges, cJSON_CreateString(mg->val.v.arr[i].v.s));
+    cJSON_AddItemToObject(root, "added_tokens", added);
+    if (!strcmp(name, "qwen2")) {
+        cJSON *nfc = cJSON_CreateObject();
+        cJSON_AddStringToObject(nfc, "type", "NFC");
+        cJSON_AddItemToObject(root, "normalizer", nfc);
+    } else {
+        cJSON_AddNullToObject(root, "normalizer");
+    }
+    cJSON_AddItemToObject(root, "pre_tokenizer", upstream_pre(name));
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON_AddItemToObject(model, "vocab", vocab);
+    cJSON_AddItemToObject(model, "merges", merges);
+    cJSON_AddItemToObject(root, "model", model);
+    char *text = cJSON_PrintUnformatted(root), cfg[64];
+    snprintf(cfg, sizeof cfg, "{\"vocab_size\": %llu}", (unsigned long long)tk->val.n);
+    int rc = !text || write_text(dir, "tokenizer.json", text) || write_text(dir, "config.json", cfg) ||
+             write_text(dir, "tokenizer_config.json", "{\"clean_up_tokenization_spaces\": true}");
+    if (rc) snprintf(why, nw, "cannot write %.300s/tokenizer.json", dir);
+    free(text);
+    cJSON_Delete(root);
+    lb_model_close(m);
+    return rc ? -1 : 0;
+}
+
+static void check_upstream_vocabs(const char *tmp, const char *refdir)
+{
+    /* name in llama.cpp's models/, the pre name lowbit must pick */
+    static const char *const names[][2] = {
+        { "llama-bpe", "llama-bpe" }, { "qwen2", "qwen2" }, { "deepseek-llm", "deepseek-llm" },
+        { "deepseek-coder", "deepseek-coder" }, { "falcon", "falcon" }, { "starcoder", "starcoder" },
+        { "refact", "starcoder" },   /* same regexes as starcoder in llama.cpp */
+    };
+    char ref[1400], inp[1500], outp[1500], dir[1400], path[1400], why[800], name[300];
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        snprintf(name, sizeof name, "tokenizer-interop pre round trip %s", names[k][0]);
+        snprintf(ref, sizeof ref, "%s/models/ggml-vocab-%s.gguf", refdir, names[k][0]);
+        snprintf(inp, sizeof inp, "%s.inp", ref);
+        snprintf(outp, sizeof outp, "%s.out", ref);
+        tcase *tc = NULL;
+        int n = read_cases(inp, outp, &tc);
+        if (n <= 0) { printf("SKIP %s: %s not in the reference source\n", name, ref); continue; }
+        snprintf(dir, sizeof dir, "%s/up-%zu", tmp, k);
+        snprintf(path, sizeof path, "%s/up-%zu.gguf", tmp, k);
+        char mk[3000];
+        snprintf(mk, sizeof mk, "mkdir -p '%s'", dir);
+        lb_kv *kv = NULL;
+        size_t nkv = 0;
+        lb_err e;
+        char eb[600];
+        struct llama_model *m = NULL;
+        if (system(mk) != 0 || rebuild_folder(dir, ref, names[k][0], why, sizeof why)) {
+            printf("FAIL %s: %s\n", name, why);
+            failed++;
+        } else if (lb_tokenizer_load(dir, NULL, &kv, &nkv, &e)) {
+            printf("FAIL %s: lb_tokenizer_load: %s\n", name, lb_err_str(&e, eb, sizeof eb));
+            failed++;
+        } else {
+            const char *pre = NULL;
+            for (size_t i = 0; i < nkv; i++)
+                if (!strcmp(kv[i].key, "tokenizer.ggml.pre")) pre = kv[i].val.v.s;
+            if (!pre || strcmp(pre, names[k][1]) != 0) {
+                printf("FAIL %s: pre '%s', want '%s'\n", name, pre ? pre : "(none)", names[k][1]);
+                failed++;
+            } else if (write_vocab(path, ref, kv, nkv, why, sizeof why) || !(m = load_vocab(path))) {
+                printf("FAIL %s: llama.cpp does not load lowbit's vocabulary %s\n", name, why);
+                failed++;
+            } else {
+                check_cases(name, m, NULL, tc, n);
+            }
+        }
+        if (m) llama_model_free(m);
+        lb_kv_array_free(kv, nkv);
+        free_cases(tc, n);
+        snprintf(mk, sizeof mk, "rm -rf '%s' '%s'", dir, path);
+        if (system(mk) != 0) printf("INFO could not remove %s\n", dir);
+        fflush(stdout);
+    }
+}
+
 typedef struct icase {
     const char *name;
     const char *dir, *file;      /* lb_tokenizer_load input, relative to SHARED/models */
@@ -213,8 +408,8 @@ typedef struct icase {
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) { fprintf(stderr, "usage: tokenizer_llama TMPDIR SHARED LIBDIR\n"); return 2; }
-    const char *tmp = argv[1], *shared = argv[2], *libdir = argv[3];
+    if (argc < 5) { fprintf(stderr, "usage: tokenizer_llama TMPDIR SHARED LIBDIR REFSRC\n"); return 2; }
+    const char *tmp = argv[1], *shared = argv[2], *libdir = argv[3], *refsrc = argv[4];
     llama_log_set(quiet, NULL);
     ggml_backend_load_all_from_path(libdir);
     llama_backend_init();
@@ -277,6 +472,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     check_pre_names(tmp, shared);
+    check_upstream_vocabs(tmp, refsrc);
     llama_backend_free();
     return failed ? 1 : 0;
 }

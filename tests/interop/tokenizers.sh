@@ -19,14 +19,14 @@ if ! (cd "$root" && make -s build/libconvert.a build/libformats.a) > "$T/make.lo
   fail tokenizer-interop-build "make: $(tail -3 "$T/make.log")"; exit 0
 fi
 if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -I"$ref/src/include" -I"$ref/src/ggml/include" \
-    -I"$root/formats" -I"$root/convert" -o "$T/tokenizer_llama" "$root/tests/interop/tokenizer_llama.c" \
+    -I"$root/formats" -I"$root/convert" $(pkg-config --cflags libcjson 2>/dev/null) -o "$T/tokenizer_llama" "$root/tests/interop/tokenizer_llama.c" \
     "$root/build/libconvert.a" "$root/build/libformats.a" \
     -L"$lib" -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so -Wl,-rpath,"$lib" \
     $(pkg-config --libs libcjson libarchive zlib libcrypto 2>/dev/null) -lm -lpthread > "$T/cc.log" 2>&1; then
   fail tokenizer-interop-build "compile: $(head -5 "$T/cc.log")"; exit 0
 fi
 [ -s "$T/cc.log" ] && { fail tokenizer-interop-build "compiler warnings: $(head -5 "$T/cc.log")"; exit 0; }
-"$T/tokenizer_llama" "$T" "$S" "$lib"
+"$T/tokenizer_llama" "$T" "$S" "$lib" "$ref/src"
 rc=$?
 rm -rf "$T"
 exit $rc
