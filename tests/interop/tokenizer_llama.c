@@ -265,6 +265,11 @@ static cJSON *upstream_pre(const char *name)
     if (!strcmp(name, "qwen2"))
         return jseq((cJSON *[]){ jsplit("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
                                  jbytelevel(0), NULL });
+    if (!strcmp(name, "qwen35"))
+        return jseq((cJSON *[]){ jsplit("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+                                 jbytelevel(0), NULL });
+    if (!strcmp(name, "mpt"))
+        return jbytelevel(1);
     if (!strcmp(name, "deepseek-coder"))   /* raw CR/LF in the first split, as some files have */
         return jseq((cJSON *[]){ jsplit("[\r\n]"), jsplit("\\s?\\p{L}+"), jsplit("\\s?\\p{P}+"), jsplit(CJK_SPLIT),
                                  jdigits(1), jbytelevel(0), NULL });
@@ -321,7 +326,7 @@ static int rebuild_folder(const char *dir, const char *ref, const char *name, ch
     }
     for (uint64_t i = 0; i < mg->val.n; i++) cJSON_AddItemToArray(merges, cJSON_CreateString(mg->val.v.arr[i].v.s));
     cJSON_AddItemToObject(root, "added_tokens", added);
-    if (!strcmp(name, "qwen2")) {
+    if (!strcmp(name, "qwen2") || !strcmp(name, "qwen35")) {
         cJSON *nfc = cJSON_CreateObject();
         cJSON_AddStringToObject(nfc, "type", "NFC");
         cJSON_AddItemToObject(root, "normalizer", nfc);
@@ -351,6 +356,7 @@ static void check_upstream_vocabs(const char *tmp, const char *refdir)
         { "llama-bpe", "llama-bpe" }, { "qwen2", "qwen2" }, { "deepseek-llm", "deepseek-llm" },
         { "deepseek-coder", "deepseek-coder" }, { "falcon", "falcon" }, { "starcoder", "starcoder" },
         { "refact", "starcoder" },   /* same regexes as starcoder in llama.cpp */
+        { "qwen35", "qwen35" }, { "mpt", "gpt-2" },   /* mpt = gpt-2's regex */
     };
     char ref[1400], inp[1500], outp[1500], dir[1400], path[1400], why[800], name[300];
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
