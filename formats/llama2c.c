@@ -168,6 +168,25 @@ static int walk(const l2c_hdr *h, l2c_plan *p, int with_output, uint64_t *end)
     return 0;
 }
 
+/* The first tensor that does not fit in a file of `size` bytes, by name, and its start. */
+static uint64_t cut_at(const l2c_hdr *h, const l2c_plan *p, uint64_t size, char *name, size_t cap)
+{
+    const int *order = h->version == 0 ? order_v0 : order_v12;
+    for (const int *k = order; *k >= 0; k++) {
+        if (*k == K_OUTPUT && h->shared) continue;
+        uint64_t copies = kinfo[*k].per_layer ? (uint64_t)h->h[H_LAYERS] : 1;
+        for (uint64_t l = 0; l < copies; l++) {
+            uint64_t at = p->base[*k] + l * p->size[*k];
+            if (at + p->size[*k] <= size) continue;
+            if (kinfo[*k].per_layer) snprintf(name, cap, "blk.%llu.%s", (unsigned long long)l, kinfo[*k].name);
+            else snprintf(name, cap, "%s", kinfo[*k].name);
+            return at;
+        }
+    }
+    snprintf(name, cap, "?");
+    return size;
+}
+
 static int make_plan(const l2c_hdr *h, uint64_t file_size, l2c_plan *p, lb_err *err)
 {
     memset(p, 0, sizeof *p);
@@ -182,10 +201,14 @@ static int make_plan(const l2c_hdr *h, uint64_t file_size, l2c_plan *p, lb_err *
                           "llama2c v0: vocab_size sign says the classifier is %s, but the file size %llu "
                           "matches a %s one", h->shared ? "shared" : "separate",
                           (unsigned long long)file_size, h->shared ? "separate" : "shared");
-    if (p->end > file_size)
+    if (p->end > file_size) {
+        char name[64];
+        uint64_t at = cut_at(h, p, file_size, name, sizeof name);
         return lb_err_set(err, LB_EFORMAT, file_size,
-                          "truncated llama2c v%d file: the header implies %llu bytes, the file has %llu",
-                          h->version, (unsigned long long)p->end, (unsigned long long)file_size);
+                          "truncated llama2c v%d file: the header implies %llu bytes, the file has %llu "
+                          "('%s' at %llu does not fit)", h->version, (unsigned long long)p->end,
+                          (unsigned long long)file_size, name, (unsigned long long)at);
+    }
     return lb_err_set(err, LB_EFORMAT, p->end,
                       "llama2c v%d file size %llu does not match the %llu bytes the header implies "
                       "(%llu bytes left over)", h->version, (unsigned long long)file_size,

@@ -477,6 +477,7 @@ static void test_malformed(void)
     s.version = 0;
     build(&s, &b);
     expect_fail("v0 truncated by one byte", b.b, b.n - 1, "llama2c", "truncated llama2c v0");
+    expect_fail("v0 cut inside the RoPE tables", b.b, b.n - 4, "llama2c", "'freq_cis' at");
     expect_fail("v0 header only", b.b, 20, "llama2c", "truncated llama2c header");
     lb_st32(b.b + 8, 0);
     expect_fail("v0 n_layers zero", b.b, b.n, "llama2c", "n_layers is 0");
@@ -518,6 +519,8 @@ static void test_malformed(void)
     expect_fail("v2 group_size not dividing dim", b.b, b.n, "llama2c", "group_size 48 does not divide dim 64");
     lb_st32(b.b + 37, 32);
     expect_fail("v2 scale section truncated", b.b, b.n - 4, "llama2c", "truncated llama2c v2");
+    expect_fail("v2 truncated names the tensor cut", b.b, b.n - 4, "llama2c", "'blk.1.ffn_up.weight' at 66048");
+    expect_fail("v2 cut in the norms", b.b, 300, "llama2c", "'blk.0.attn_norm.weight' at 256 does not fit");
     b.b[36] = 7;
     expect_fail("v2 shared flag not 0/1", b.b, b.n, "llama2c", "shared_classifier flag is 7");
     b.b[36] = 1;
