@@ -10,9 +10,11 @@
  * swapped on read, 2-D Fortran-order data is transposed on read (Fortran order with
  * more than 2 dimensions is refused). Object arrays ('|O', pickles) are refused.
  * A .npy holds one tensor named after the file without ".npy" ("array" when read from
- * memory). A .npz holds one tensor per member, named after the member without ".npy";
- * members are decompressed through libarchive into memory, at most LB_NPZ_MAX_BYTES in
- * all; file 0 of the model is the archive, member i is file i + 1 ("archive.npz:x.npy").
+ * memory). A .npz holds one tensor per member, named after the member without ".npy".
+ * The model has one file, the archive. Members are streamed through libarchive: a stored
+ * member stays in place (its tensor's offset is where the data sits in the archive); a
+ * deflated one is decompressed into memory, at most LB_NPZ_MAX_BYTES for all of them,
+ * and its tensor's offset is that of the data inside the decompressed member.
  * docs/formats-numpy.md has the details. */
 #ifndef LB_NUMPY_H
 #define LB_NUMPY_H
@@ -20,7 +22,7 @@
 #include "lb_model.h"
 
 #define LB_NPY_MAX_HEADER (1u << 20)          /* longer headers are refused */
-#define LB_NPZ_MAX_BYTES  (256ull << 20)      /* total uncompressed .npz members */
+#define LB_NPZ_MAX_BYTES  (256ull << 20)      /* deflated .npz members held in memory, in all */
 
 extern const lb_format lb_fmt_npy;
 extern const lb_format lb_fmt_npz;

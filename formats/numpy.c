@@ -199,46 +199,49 @@ static int parse_dict(hp *h, npy_info *in)
 
 /* ---- .npy ---------------------------------------------------------------------- */
 
-static int npy_header(lb_src *s, npy_info *in, lb_err *err)
+/* Parse the .npy that occupies [base, end) of s; offsets in errors and in->data_off are
+ * offsets in s. */
+static int npy_header(lb_src *s, uint64_t base, uint64_t end, npy_info *in, lb_err *err)
 {
     uint8_t pre[12];
-    uint64_t size = lb_src_size(s);
+    uint64_t size = end - base;
     size_t got;
     memset(in, 0, sizeof *in);
-    LB_TRY(lb_src_read_some(s, 0, pre, sizeof pre, &got, err));
+    LB_TRY(lb_src_read_some(s, base, pre, size < sizeof pre ? (size_t)size : sizeof pre, &got, err));
     if (got < 6 || memcmp(pre, "\x93NUMPY", 6) != 0)
-        return lb_err_set(err, LB_EFORMAT, 0, "not a .npy file (no \\x93NUMPY magic)");
-    if (got < 8) return lb_err_set(err, LB_EFORMAT, got, "truncated npy preamble");
+        return lb_err_set(err, LB_EFORMAT, base, "not a .npy file (no \\x93NUMPY magic)");
+    if (got < 8) return lb_err_set(err, LB_EFORMAT, base + got, "truncated npy preamble");
     if (pre[6] < 1 || pre[6] > 3 || pre[7] != 0)
-        return lb_err_set(err, LB_EFORMAT, 6, "npy version %u.%u is not supported (1.0, 2.0, 3.0 are)", pre[6], pre[7]);
+        return lb_err_set(err, LB_EFORMAT, base + 6, "npy version %u.%u is not supported (1.0, 2.0, 3.0 are)",
+                          pre[6], pre[7]);
     in->major = pre[6];
     uint64_t hlen, hstart = pre[6] == 1 ? 10 : 12;
-    if (hstart > got) return lb_err_set(err, LB_EFORMAT, got, "truncated npy preamble");
+    if (hstart > got) return lb_err_set(err, LB_EFORMAT, base + got, "truncated npy preamble");
     hlen = pre[6] == 1 ? lb_ld16(pre + 8) : lb_ld32(pre + 8);
     if (hlen > LB_NPY_MAX_HEADER)
-        return lb_err_set(err, LB_EFORMAT, 8, "npy header length %llu exceeds the limit %u",
+        return lb_err_set(err, LB_EFORMAT, base + 8, "npy header length %llu exceeds the limit %u",
                           (unsigned long long)hlen, LB_NPY_MAX_HEADER);
     if (hlen > size - hstart)
-        return lb_err_set(err, LB_EFORMAT, 8, "npy header length %llu runs past the end of the file (%llu bytes)",
+        return lb_err_set(err, LB_EFORMAT, base + 8, "npy header length %llu runs past the end of the file (%llu bytes)",
                           (unsigned long long)hlen, (unsigned long long)size);
     char *txt = malloc(hlen ? (size_t)hlen : 1);
     if (!txt) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
-    int rc = lb_src_read(s, hstart, txt, (size_t)hlen, err);
-    hp h = { txt, (size_t)hlen, 0, hstart, err };
+    int rc = lb_src_read(s, base + hstart, txt, (size_t)hlen, err);
+    hp h = { txt, (size_t)hlen, 0, base + hstart, err };
     if (!rc) rc = parse_dict(&h, in);
     free(txt);
     LB_TRY(rc);
-    in->data_off = hstart + hlen;
+    in->data_off = base + hstart + hlen;
     if (in->fortran && in->ndim > 2)
-        return lb_err_set(err, LB_EFORMAT, hstart, "npy: fortran_order arrays with %d dimensions are not supported "
+        return lb_err_set(err, LB_EFORMAT, base + hstart, "npy: fortran_order arrays with %d dimensions are not supported "
                           "(at most 2)", in->ndim);
     uint64_t ne = 1;
     for (int i = 0; i < in->ndim; i++)
         if (lb_mul64(ne, in->shape[i], &ne))
-            return lb_err_set(err, LB_EFORMAT, hstart, "npy: shape element count overflows 64 bits");
+            return lb_err_set(err, LB_EFORMAT, base + hstart, "npy: shape element count overflows 64 bits");
     if (lb_mul64(ne, in->isz, &in->nbytes))
-        return lb_err_set(err, LB_EFORMAT, hstart, "npy: data size overflows 64 bits");
-    uint64_t have = size - in->data_off;
+        return lb_err_set(err, LB_EFORMAT, base + hstart, "npy: data size overflows 64 bits");
+    uint64_t have = end - in->data_off;
     if (have < in->nbytes)
         return lb_err_set(err, LB_EFORMAT, in->data_off, "npy: data is %llu bytes, the shape needs %llu",
                           (unsigned long long)have, (unsigned long long)in->nbytes);
@@ -248,7 +251,9 @@ static int npy_header(lb_src *s, npy_info *in, lb_err *err)
     return LB_OK;
 }
 
-typedef struct npy_x {        /* how a tensor's bytes are transformed on read */
+typedef struct npy_x {        /* how a tensor's bytes are found and transformed on read */
+    lb_src  *src;             /* a decompressed .npz member (owned), or NULL: the model's file */
+    uint64_t data;            /* offset of the array data in src */
     unsigned isz;
     int swap, fortran;
     uint64_t rows, cols;      /* C-order shape of a 2-D Fortran array */
@@ -273,13 +278,13 @@ static void swap_elem(uint8_t *e, unsigned isz)
 }
 
 /* C-order elements [e0, e1) of a contiguous (possibly big-endian) array. */
-static int read_c(lb_src *s, const lb_tensor *t, const npy_x *x, uint64_t e0, uint64_t e1,
+static int read_c(lb_src *s, uint64_t data, const npy_x *x, uint64_t e0, uint64_t e1,
                   uint8_t *tile, uint8_t *buf, uint64_t off, size_t n, lb_err *err)
 {
     uint64_t per = TILE / x->isz;
     for (uint64_t e = e0; e < e1;) {
         uint64_t k = e1 - e < per ? e1 - e : per;
-        LB_TRY(lb_src_read(s, t->offset + e * x->isz, tile, (size_t)(k * x->isz), err));
+        LB_TRY(lb_src_read(s, data + e * x->isz, tile, (size_t)(k * x->isz), err));
         for (uint64_t i = 0; i < k; i++) {
             uint8_t *el = tile + i * x->isz;
             if (x->swap) swap_elem(el, x->isz);
@@ -292,7 +297,7 @@ static int read_c(lb_src *s, const lb_tensor *t, const npy_x *x, uint64_t e0, ui
 
 /* A 2-D Fortran array: tiles of R rows x C columns; column j of rows [ia, ib) is
  * contiguous on disk at element j * rows + ia. */
-static int read_f(lb_src *s, const lb_tensor *t, const npy_x *x, uint64_t e0, uint64_t e1,
+static int read_f(lb_src *s, uint64_t data, const npy_x *x, uint64_t e0, uint64_t e1,
                   uint8_t *tile, uint8_t *buf, uint64_t off, size_t n, lb_err *err)
 {
     uint64_t rows = x->rows, cols = x->cols, isz = x->isz, per = TILE / isz;
@@ -304,7 +309,7 @@ static int read_f(lb_src *s, const lb_tensor *t, const npy_x *x, uint64_t e0, ui
         for (uint64_t jc = ja; jc < jb; jc += C) {
             uint64_t jd = jc + C < jb ? jc + C : jb;
             for (uint64_t j = jc; j < jd; j++)
-                LB_TRY(lb_src_read(s, t->offset + (j * rows + ia) * isz, tile + (j - jc) * (ib - ia) * isz,
+                LB_TRY(lb_src_read(s, data + (j * rows + ia) * isz, tile + (j - jc) * (ib - ia) * isz,
                                    (size_t)((ib - ia) * isz), err));
             for (uint64_t i = ia; i < ib; i++)
                 for (uint64_t j = jc; j < jd; j++) {
@@ -320,18 +325,19 @@ static int read_f(lb_src *s, const lb_tensor *t, const npy_x *x, uint64_t e0, ui
 static int npy_read(lb_model *m, const lb_tensor *t, uint64_t off, void *buf, size_t n, lb_err *err)
 {
     const npy_x *x = t->fmt;
-    lb_src *s = m->files[t->file].src;
+    lb_src *s = x && x->src ? x->src : m->files[t->file].src;
+    uint64_t data = x && x->src ? x->data : t->offset;
     int rc;
-    if (!x) {
-        rc = lb_src_read(s, t->offset + off, buf, n, err);
+    if (!x || (!x->swap && !x->fortran)) {
+        rc = lb_src_read(s, data + off, buf, n, err);
     } else if (n == 0) {
         return LB_OK;
     } else {
         uint8_t *tile = malloc(TILE);
         if (!tile) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
         uint64_t e0 = off / x->isz, e1 = (off + n + x->isz - 1) / x->isz;
-        rc = x->fortran ? read_f(s, t, x, e0, e1, tile, buf, off, n, err)
-                        : read_c(s, t, x, e0, e1, tile, buf, off, n, err);
+        rc = x->fortran ? read_f(s, data, x, e0, e1, tile, buf, off, n, err)
+                        : read_c(s, data, x, e0, e1, tile, buf, off, n, err);
         free(tile);
     }
     if (rc && err) snprintf(err->item, sizeof err->item, "tensor '%.120s'", t->name);
@@ -340,29 +346,35 @@ static int npy_read(lb_model *m, const lb_tensor *t, uint64_t off, void *buf, si
 
 static void npy_free_tensor(lb_tensor *t)
 {
-    free(t->fmt);
+    npy_x *x = t->fmt;
+    if (x) lb_src_close(x->src);
+    free(x);
     t->fmt = NULL;
 }
 
 static const lb_model_ops npy_ops = { npy_read, NULL, npy_free_tensor };
 
-/* Parse the .npy in file `file` of m and add it as tensor `name`. */
-static int add_npy(lb_model *m, int file, const char *name, lb_err *err)
+/* Parse the .npy in [base, end) of s and add it as tensor `name` of file 0. own: s is a
+ * decompressed .npz member that the tensor takes over (closed with it, also on failure);
+ * otherwise s is file 0 and the tensor's offset is where its data sits in that file. */
+static int add_npy(lb_model *m, lb_src *s, uint64_t base, uint64_t end, int own, const char *name, lb_err *err)
 {
     npy_info in;
-    lb_tensor *t;
-    int rc = npy_header(m->files[file].src, &in, err);
-    if (!rc) rc = lb_model_add_tensor(m, name, in.type, in.ndim, in.shape, in.data_off, file, &t, err);
+    lb_tensor *t = NULL;
+    int rc = npy_header(s, base, end, &in, err);
+    if (!rc) rc = lb_model_add_tensor(m, name, in.type, in.ndim, in.shape, in.data_off, 0, &t, err);
+    int transpose = !rc && in.fortran && in.ndim == 2 && in.shape[0] > 1 && in.shape[1] > 1;
+    npy_x *x = NULL;
+    if (!rc && (own || in.swap || transpose) && !(x = calloc(1, sizeof *x)))
+        rc = lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
     if (rc) {
+        if (own) lb_src_close(s);
         if (err && !err->item[0]) snprintf(err->item, sizeof err->item, "tensor '%.120s'", name);
         return rc;
     }
-    m->files[file].data_start = in.data_off;
-    if (file == 0) m->version = (uint32_t)in.major;
-    int transpose = in.fortran && in.ndim == 2 && in.shape[0] > 1 && in.shape[1] > 1;
-    if (!in.swap && !transpose) return LB_OK;
-    npy_x *x = calloc(1, sizeof *x);
-    if (!x) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    if (!x) return LB_OK;
+    x->src = own ? s : NULL;
+    x->data = in.data_off;
     x->isz = in.isz;
     x->swap = in.swap;
     x->fortran = transpose;
@@ -394,26 +406,44 @@ int lb_npy_open(lb_model *m, lb_src *src, const char *path, lb_err *err)
     snprintf(name, sizeof name, "%s", base);
     if (has_suffix(name, ".npy")) name[strlen(name) - 4] = 0;
     if (!name[0] || strcmp(path, "<memory>") == 0) snprintf(name, sizeof name, "array");
-    return add_npy(m, 0, name, err);
+    LB_TRY(add_npy(m, src, 0, lb_src_size(src), 0, name, err));
+    uint8_t major = 0;
+    LB_TRY(lb_src_read(src, 6, &major, 1, err));
+    m->version = major;                         /* the .npy format version */
+    m->files[0].data_start = m->tensors[0].offset;
+    return LB_OK;
 }
 
 /* ---- .npz through libarchive ---------------------------------------------------------- */
 
 typedef struct arc_io {
-    lb_src  *src;
-    uint64_t pos;
-    uint8_t  buf[65536];
-    lb_err   err;        /* a read error of the source, reported in place of libarchive's */
+    lb_src        *src;
+    const uint8_t *mem;       /* memory sources are handed to libarchive in place */
+    uint64_t       pos;       /* next byte the read callback returns */
+    const uint8_t *last;      /* the block returned last and its offset in src */
+    size_t         last_len;
+    uint64_t       last_pos;
+    uint8_t        buf[65536];
+    lb_err         err;       /* a read error of the source, reported in place of libarchive's */
 } arc_io;
 
 static la_ssize_t arc_read(struct archive *a, void *ud, const void **out)
 {
     (void)a;
     arc_io *io = ud;
+    uint64_t size = lb_src_size(io->src);
     size_t got;
-    if (lb_src_read_some(io->src, io->pos, io->buf, sizeof io->buf, &got, &io->err)) return -1;
+    if (io->mem) {
+        got = io->pos >= size ? 0 : size - io->pos < (1u << 20) ? (size_t)(size - io->pos) : (1u << 20);
+        io->last = io->mem + (io->pos < size ? io->pos : size);
+    } else {
+        if (lb_src_read_some(io->src, io->pos, io->buf, sizeof io->buf, &got, &io->err)) return ARCHIVE_FATAL;
+        io->last = io->buf;
+    }
+    io->last_pos = io->pos;
+    io->last_len = got;
     io->pos += got;
-    *out = io->buf;
+    *out = io->last;
     return (la_ssize_t)got;
 }
 
@@ -432,10 +462,20 @@ static la_int64_t arc_skip(struct archive *a, void *ud, la_int64_t req)
 {
     (void)a;
     arc_io *io = ud;
-    uint64_t left = lb_src_size(io->src) - (io->pos < lb_src_size(io->src) ? io->pos : lb_src_size(io->src));
+    uint64_t size = lb_src_size(io->src), left = io->pos < size ? size - io->pos : 0;
     uint64_t k = req < 0 ? 0 : (uint64_t)req < left ? (uint64_t)req : left;
     io->pos += k;
     return (la_int64_t)k;
+}
+
+/* Where a data block libarchive handed out sits in the archive, when it is a view of our
+ * own bytes (a stored member read without copying); UINT64_MAX when it is not. */
+static uint64_t in_place(const arc_io *io, const void *p, size_t n)
+{
+    uintptr_t b = (uintptr_t)p, lo = (uintptr_t)io->last, hi = lo + io->last_len;
+    if (io->mem) { lo = (uintptr_t)io->mem; hi = lo + (uintptr_t)lb_src_size(io->src); }
+    if (!io->last || b < lo || b > hi || n > hi - b) return UINT64_MAX;
+    return io->mem ? (uint64_t)(b - lo) : io->last_pos + (uint64_t)(b - lo);
 }
 
 static int arc_fail(struct archive *a, arc_io *io, const char *member, lb_err *err)
@@ -450,63 +490,98 @@ static int arc_fail(struct archive *a, arc_io *io, const char *member, lb_err *e
     return lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET, "npz: %s", why ? why : "not a readable zip archive");
 }
 
-/* Copy the current member into a malloc'd buffer, counting against *budget. */
-static int slurp(struct archive *a, arc_io *io, struct archive_entry *e, const char *member,
-                 uint8_t **out, uint64_t *len, uint64_t *budget, lb_err *err)
+typedef struct npz_data {
+    uint64_t at;     /* in place: offset of the member's bytes in the archive */
+    uint8_t *buf;    /* else: a copy (malloc'd) */
+    uint64_t len;
+} npz_data;
+
+static int over_budget(const char *member, lb_err *err)
 {
-    size_t cap = 0, n = 0;
-    uint8_t *b = NULL;
-    *out = NULL;
-    if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > *budget)
-        return lb_err_item(err, LB_EFORMAT, "npz member", member, LB_NO_OFFSET,
-                           "%lld bytes exceed what is left of the %llu MiB in-memory limit for .npz "
-                           "(save it as .npy instead)", (long long)archive_entry_size(e),
-                           (unsigned long long)(LB_NPZ_MAX_BYTES >> 20));
-    for (;;) {
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 65536;
-            if (nc > *budget) nc = (size_t)*budget;
-            if (nc <= n) {
-                free(b);
-                return lb_err_item(err, LB_EFORMAT, "npz member", member, LB_NO_OFFSET,
-                                   "more than the %llu MiB in-memory limit for .npz (save it as .npy instead)",
-                                   (unsigned long long)(LB_NPZ_MAX_BYTES >> 20));
-            }
-            uint8_t *nb = realloc(b, nc);
-            if (!nb) { free(b); return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory"); }
-            b = nb;
-            cap = nc;
-        }
-        la_ssize_t r = archive_read_data(a, b + n, cap - n);
-        if (r < 0) { free(b); return arc_fail(a, io, member, err); }
-        if (r == 0) break;
-        n += (size_t)r;
+    return lb_err_item(err, LB_EFORMAT, "npz member", member, LB_NO_OFFSET,
+                       "more than the %llu MiB in-memory limit for compressed .npz members "
+                       "(save it as .npy or store it uncompressed)", (unsigned long long)(LB_NPZ_MAX_BYTES >> 20));
+}
+
+/* Append n bytes to d->buf, counting them against *budget. */
+static int append(npz_data *d, size_t *cap, const void *p, size_t n, uint64_t *budget, const char *member, lb_err *err)
+{
+    if (n > *budget) return over_budget(member, err);
+    if (d->len + n > *cap) {
+        size_t nc = *cap ? *cap : 65536;
+        while (nc < d->len + n) nc *= 2;
+        if (nc > d->len + *budget) nc = (size_t)(d->len + *budget);
+        uint8_t *nb = realloc(d->buf, nc ? nc : 1);
+        if (!nb) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+        d->buf = nb;
+        *cap = nc;
     }
+    if (n) memcpy(d->buf + d->len, p, n);
+    d->len += n;
     *budget -= n;
-    *out = b;
-    *len = n;
     return LB_OK;
 }
 
+/* Stream the current member. A stored member whose blocks are contiguous views of the
+ * archive stays in place; anything else (deflated) is copied, at most *budget bytes. */
+static int member_data(struct archive *a, arc_io *io, const char *member, npz_data *d, uint64_t *budget,
+                       lb_err *err)
+{
+    size_t cap = 0;
+    int inplace = 1, rc = LB_OK;
+    memset(d, 0, sizeof *d);
+    for (;;) {
+        const void *blk;
+        size_t n;
+        la_int64_t eoff;
+        int r = archive_read_data_block(a, &blk, &n, &eoff);
+        if (r == ARCHIVE_EOF) break;
+        if (r < ARCHIVE_WARN) { rc = arc_fail(a, io, member, err); break; }
+        if (eoff < 0 || (uint64_t)eoff != d->len) {
+            rc = lb_err_item(err, LB_EFORMAT, "npz member", member, LB_NO_OFFSET, "data is not contiguous");
+            break;
+        }
+        if (n == 0) continue;
+        uint64_t at = in_place(io, blk, n);
+        if (inplace && at != UINT64_MAX && (d->len == 0 || at == d->at + d->len)) {
+            if (d->len == 0) d->at = at;
+            d->len += n;
+            continue;
+        }
+        if (inplace) {   /* switch to a copy: fetch the bytes seen so far from the archive */
+            inplace = 0;
+            if (d->len > *budget) { rc = over_budget(member, err); break; }
+            if (!(d->buf = malloc(d->len ? (size_t)d->len : 1))) {
+                rc = lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+                break;
+            }
+            cap = (size_t)d->len;
+            if (d->len && (rc = lb_src_read(io->src, d->at, d->buf, (size_t)d->len, err))) break;
+            *budget -= d->len;
+        }
+        if ((rc = append(d, &cap, blk, n, budget, member, err))) break;
+    }
+    if (!rc && inplace && d->len == 0) d->at = 0;
+    if (rc) { free(d->buf); d->buf = NULL; }
+    return rc;
+}
+
 /* Read one member and add its tensor. */
-static int npz_member(lb_model *m, struct archive *a, arc_io *io, struct archive_entry *e,
-                      const char *path, uint64_t *budget, lb_err *err)
+static int npz_member(lb_model *m, struct archive *a, arc_io *io, struct archive_entry *e, uint64_t *budget,
+                      lb_err *err)
 {
     const char *member = archive_entry_pathname(e);
     if (!member || !member[0]) return lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET, "npz: a member has no name");
     if (archive_entry_filetype(e) != AE_IFREG || !has_suffix(member, ".npy") || strlen(member) > 200)
         return lb_err_item(err, LB_EFORMAT, "npz member", member, LB_NO_OFFSET, "not a .npy file");
-    uint8_t *data;
-    uint64_t len = 0;
-    LB_TRY(slurp(a, io, e, member, &data, &len, budget, err));
-    char fpath[4096], name[256];
-    snprintf(fpath, sizeof fpath, "%s:%s", path, member);
+    npz_data d;
+    LB_TRY(member_data(a, io, member, &d, budget, err));
+    char name[256];
     snprintf(name, sizeof name, "%.*s", (int)(strlen(member) - 4), member);
+    if (!d.buf) return add_npy(m, io->src, d.at, d.at + d.len, 0, name, err);
     lb_src *ms;
-    LB_TRY(lb_src_mem_owned(&ms, data, len, fpath, err));
-    int f = lb_model_add_file(m, fpath, ms);
-    if (f < 0) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
-    return add_npy(m, f, name, err);
+    LB_TRY(lb_src_mem_owned(&ms, d.buf, d.len, member, err));
+    return add_npy(m, ms, 0, d.len, 1, name, err);
 }
 
 int lb_npz_bid(const uint8_t *head, size_t n, uint64_t size)
@@ -530,6 +605,7 @@ int lb_npz_open(lb_model *m, lb_src *src, const char *path, lb_err *err)
         return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
     }
     io->src = src;
+    io->mem = lb_src_memptr(src);
     lb_err_clear(&io->err);
     archive_read_support_format_zip(a);
     archive_read_set_read_callback(a, arc_read);
@@ -543,7 +619,7 @@ int lb_npz_open(lb_model *m, lb_src *src, const char *path, lb_err *err)
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF) break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) { rc = arc_fail(a, io, NULL, err); break; }
-        rc = npz_member(m, a, io, e, path, &budget, err);
+        rc = npz_member(m, a, io, e, &budget, err);
     }
     archive_read_free(a);
     free(io);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lb_dtype.h"
 #include "lb_le.h"
@@ -81,6 +82,16 @@ static void test_candle(const char *shared)
         CHECK(x && y && x->type == LB_I64 && y->type == LB_I64 && x->shape[0] == 10 && y->shape[0] == 10, "x, x_plus_one");
         uint8_t a[80], b[80];
         CHECK(read_all(m, "x", a, sizeof a) == 0 && read_all(m, "x_plus_one", b, sizeof b) == 0, "read");
+        CHECK(m->n_files == 1, "%zu files", m->n_files);
+        /* stored members are read in place: the offsets point into the archive */
+        FILE *f = fopen(p, "rb");
+        uint8_t z[668];
+        size_t zn = f ? fread(z, 1, sizeof z, f) : 0;
+        if (f) fclose(f);
+        CHECK(x && zn == 668 && x->offset + 80 <= zn && memcmp(z + x->offset, a, 80) == 0, "x in place");
+        CHECK(y && zn == 668 && y->offset + 80 <= zn && memcmp(z + y->offset, b, 80) == 0 && y->offset > x->offset,
+              "x_plus_one in place");
+
         for (int i = 0; i < 10; i++) {
             CHECK((int64_t)lb_ld64(a + 8 * i) == i, "x[%d]", i);
             CHECK((int64_t)lb_ld64(b + 8 * i) == (int64_t)lb_ld64(a + 8 * i) + 1, "x_plus_one[%d]", i);
@@ -265,7 +276,13 @@ static void test_npz(void)
         lb_model *m = open_buf(zb, NULL, &err);
         CHECK(m != NULL, "open: %s", err.msg);
         if (m) {
-            CHECK(strcmp(m->format, "npz") == 0 && m->n_tensors == 3 && m->n_files == 4, "format/tensors/files");
+            /* one file, the archive: members are not files on disk */
+            CHECK(strcmp(m->format, "npz") == 0 && m->n_tensors == 3 && m->n_files == 1, "format/tensors/files");
+            const lb_tensor *w = lb_model_find(m, "w");
+            /* a stored member is read in place: its offset is where its data sits in the archive */
+            if (!deflate) CHECK(w && w->offset + 24 <= zn && memcmp(z + w->offset, fv, 24) == 0, "w in place");
+            else CHECK(w && w->offset == 128, "w offset inside the decompressed member: %llu",
+                       w ? (unsigned long long)w->offset : 0ull);
             uint8_t got[24];
             CHECK(read_all(m, "w", got, 24) == 0 && memcmp(got, fv, 24) == 0, "w");
             CHECK(read_all(m, "dir/scale", got, 4) == 0 && lb_ldf32(got) == 1.5f, "dir/scale");
@@ -276,6 +293,42 @@ static void test_npz(void)
         lb_model_close(m);
         tap_end();
     }
+
+    /* from a file (not memory), with a member larger than libarchive's read blocks */
+    size_t big_n = 100000;
+    float *big = malloc(big_n * 4);
+    for (size_t i = 0; i < big_n; i++) big[i] = (float)i * 0.25f;
+    buf bigm[1] = { npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (100000,), }", big, big_n * 4) };
+    uint8_t *zbig = malloc(big_n * 4 + 65536);
+    const char *bign[1] = { "big.npy" };
+    char path[512];
+    const char *tmp = getenv("LOWBIT_TMP");
+    snprintf(path, sizeof path, "%s/lowbit-test-numpy-%d.npz", tmp ? tmp : "/tmp", (int)getpid());
+    for (int deflate = 0; deflate <= 1; deflate++) {
+        tap_begin("npz from a file, %s 400 KB member", deflate ? "deflated" : "stored");
+        size_t zn = zip_mem(zbig, big_n * 4 + 65536, deflate, bign, bigm, 1);
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(zbig, 1, zn, f) == zn, "write %s", path);
+        if (f) fclose(f);
+        lb_model *m = NULL;
+        lb_err_clear(&err);
+        int rc = lb_model_open(&m, path, &err);
+        CHECK(rc == 0, "open: %s", err.msg);
+        if (!rc) {
+            const lb_tensor *t = lb_model_find(m, "big");
+            float *got = malloc(big_n * 4);
+            CHECK(t && lb_tensor_read(m, t, 0, got, big_n * 4, &err) == 0 && memcmp(got, big, big_n * 4) == 0, "values");
+            if (!deflate) CHECK(t && memcmp(zbig + t->offset, big, big_n * 4) == 0, "in place at %llu",
+                                t ? (unsigned long long)t->offset : 0ull);
+            free(got);
+        }
+        lb_model_close(m);
+        remove(path);
+        tap_end();
+    }
+    free(big);
+    free(bigm[0].b);
+    free(zbig);
 
     tap_begin("npz malformed: non-.npy member, bad member, truncated archive, duplicate names");
     const char *bad_names[2] = { "w.npy", "notes.txt" };
