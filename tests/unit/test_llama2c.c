@@ -175,6 +175,25 @@ static void test_stories(void)
         }
     free(g.t);
     free(gb);
+    tap_end();
+
+    tap_begin("llama2c v0 stories260K.bin: same tensors as lowbit's GGUF reader gives for stories260K.gguf");
+    lb_model *ref = NULL;
+    rc = lb_model_open(&ref, q, &err);
+    CHECK(rc == 0 && strcmp(ref->format, "gguf") == 0, "open gguf: %s", err.msg);
+    for (size_t i = 0; !rc && i < m->n_tensors; i++) {
+        const lb_tensor *a = &m->tensors[i], *b = lb_model_find(ref, a->name);
+        CHECK(b && b->type == a->type && b->ndim == a->ndim && b->nbytes == a->nbytes &&
+              memcmp(a->shape, b->shape, sizeof a->shape) == 0, "%s: missing or different", a->name);
+        if (!b || b->nbytes != a->nbytes) continue;
+        uint8_t *x = malloc(a->nbytes), *y = malloc(b->nbytes);
+        CHECK(lb_tensor_read(m, a, 0, x, a->nbytes, &err) == 0 && lb_tensor_read(ref, b, 0, y, b->nbytes, &err) == 0 &&
+              memcmp(x, y, a->nbytes) == 0, "%s: bytes differ", a->name);
+        free(x);
+        free(y);
+    }
+    CHECK(!rc && ref->n_tensors == m->n_tensors + 1, "tensor counts");
+    lb_model_close(ref);
     lb_model_close(m);
     tap_end();
 }
