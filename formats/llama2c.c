@@ -273,6 +273,7 @@ static int read_q(lb_model *m, const lb_tensor *t, uint64_t off, void *buf, size
         if (rc && err) snprintf(err->item, sizeof err->item, "tensor '%.120s'", t->name);
         return rc;
     }
+    if (n == 0) return LB_OK;
     int q8 = t->type == LB_Q8_0;
     uint64_t esz = q8 ? 34 : 4, per = q8 ? 32 : 1;       /* bytes per unit, elements per unit */
     uint64_t u0 = off / esz, u1 = (off + n + esz - 1) / esz;
