@@ -41,7 +41,7 @@ typedef struct lb_mix_name {
 /* Every name llama-quantize 0.4.0 accepts, in its order; returns the count. */
 size_t lb_mix_names(const lb_mix_name **list);
 /* Look a TYPE up as llama-quantize does: case-insensitive name, or a decimal ftype id
- * ("15"); NULL if unknown. */
+ * ("15": the first entry with that id, which for 12/15/17 is the alias); NULL if unknown. */
 const lb_mix_name *lb_mix_find(const char *s);
 /* "Q1_0, Q2_0, Q4_0, ..." (aliases and COPY included) into buf; returns buf. */
 const char *lb_mix_valid_names(char *buf, size_t n);

@@ -64,8 +64,9 @@ const lb_mix_name *lb_mix_find(const char *s)
     if (!s || !*s) return NULL;
     for (size_t i = 0; i < N_MIX_NAMES; i++)
         if (strcasecmp(mix_names[i].name, s) == 0) return &mix_names[i];
-    /* a decimal ftype id; the first name with that id (aliases come after none of them
-     * except Q3_K, which llama-quantize also finds first for 12: keep its behaviour) */
+    /* a decimal ftype id: the first name with that id, as llama-quantize does (so 12 finds
+     * the alias Q3_K, 15 Q4_K, 17 Q5_K; 0 finds F32, not COPY). Unlike its stoi, trailing
+     * characters are refused. */
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
