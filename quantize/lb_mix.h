@@ -135,6 +135,13 @@ int  lb_mix_plan(lb_mix_result **out, const lb_tensor *t, size_t n, const lb_mix
                  const lb_mix_opts *o, lb_err *err);
 void lb_mix_result_free(lb_mix_result *r);   /* NULL is a no-op */
 
+/* The same for an opened model: lb_mix_hparams_get, then lb_mix_plan over its tensors. */
+int  lb_mix_plan_model(lb_mix_result **out, const lb_model *m, const lb_mix_opts *o, lb_err *err);
+
+/* "25 q4_K, 5 q6_K, 9 f32": how many tensors of each output type, most frequent first
+ * (ties by type id); returns buf. */
+const char *lb_mix_summary(const lb_mix_result *r, char *buf, size_t n);
+
 /* The first tensor (in llama.cpp's order) that is quantizable and whose chosen type
  * needs an importance matrix: its index into t, or -1. */
 long lb_mix_first_imatrix(const lb_mix_result *r);

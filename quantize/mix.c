@@ -794,3 +794,31 @@ fail:
     lb_mix_result_free(r);
     return rc;
 }
+
+int lb_mix_plan_model(lb_mix_result **out, const lb_model *m, const lb_mix_opts *o, lb_err *err)
+{
+    lb_mix_hparams hp;
+    *out = NULL;
+    LB_TRY(lb_mix_hparams_get(m, &hp, err));
+    return lb_mix_plan(out, m->tensors, m->n_tensors, &hp, o, err);
+}
+
+const char *lb_mix_summary(const lb_mix_result *r, char *buf, size_t n)
+{
+    size_t count[LB_TYPE_MAX] = { 0 }, len = 0;
+    if (!n) return buf;
+    buf[0] = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->t[i].type >= 0 && r->t[i].type < LB_TYPE_MAX) count[r->t[i].type]++;
+    for (;;) {
+        int best = -1;
+        for (int t = 0; t < LB_TYPE_MAX; t++)
+            if (count[t] && (best < 0 || count[t] > count[best])) best = t;
+        if (best < 0) break;
+        int w = snprintf(buf + len, n - len, "%s%zu %s", len ? ", " : "", count[best], tname(best));
+        if (w < 0 || (size_t)w >= n - len) break;
+        len += (size_t)w;
+        count[best] = 0;
+    }
+    return buf;
+}

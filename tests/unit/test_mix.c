@@ -310,8 +310,43 @@ static void test_hparams(void)
     tap_end();
 }
 
+/* models/README.md: llama.cpp's Q4_K_M of tiny-llama-trained gives 25 q4_K + 5 q6_K tensors. */
+static void test_shared(const char *shared)
+{
+    char path[1024], sum[200];
+    snprintf(path, sizeof path, "%s/models/gguf/tiny-llama-trained-f32.gguf", shared);
+    tap_begin("plan: tiny-llama-trained Q4_K_M is 25 q4_K + 5 q6_K, as llama.cpp made it");
+    lb_model *m = NULL;
+    lb_err e;
+    lb_mix_result *r = NULL;
+    lb_mix_opts o = lb_mix_opts_default(LB_FT_Q4_K_M);
+    CHECK(lb_model_open(&m, path, &e) == LB_OK, "open: %s", e.msg);
+    if (m) {
+        CHECK(lb_mix_plan_model(&r, m, &o, &e) == LB_OK && r, "plan: %s", e.msg);
+        if (r) {
+            lb_mix_summary(r, sum, sizeof sum);
+            CHECK(!strcmp(sum, "25 q4_K, 9 f32, 5 q6_K"), "summary: %s", sum);
+            CHECK(r->n_fallback == 0, "no fallback");
+        }
+        lb_mix_result_free(r);
+        o = lb_mix_opts_default(LB_FT_Q2_K);
+        CHECK(lb_mix_plan_model(&r, m, &o, &e) == LB_OK && r, "Q2_K");
+        if (r) {
+            lb_mix_summary(r, sum, sizeof sum);
+            CHECK(strstr(sum, "q2_K") && strstr(sum, "q3_K") && strstr(sum, "q6_K") && !strstr(sum, "q4_K"),
+                  "Q2_K mixes q2_K/q3_K/q6_K: %s", sum);
+        }
+        lb_mix_result_free(r);
+        lb_model_close(m);
+    }
+    tap_end();
+}
+
 int main(void)
 {
+    const char *shared = tap_shared();
+    if (shared) test_shared(shared);
+    else tap_skip("plan: tiny-llama-trained", "needs ../shared/models/gguf");
     test_names();
     test_overrides();
     test_rules();
