@@ -629,6 +629,19 @@ static int tensor_type(state *s, const tinfo *ti, int def, lb_mix_choice *c, lb_
 
 /* ---- planning ----------------------------------------------------------------------- */
 
+/* llama.cpp's model type 70B, the only size the rules look at: set by the architectures'
+ * hyperparameter loaders from the layer count (nextn layers not counted). */
+static int is_70b(const lb_mix_hparams *hp)
+{
+    uint32_t n = hp->n_layer - (hp->n_layer_nextn <= hp->n_layer ? hp->n_layer_nextn : 0);
+    if (!strcmp(hp->arch, "llama"))   /* 80 layers with GQA; 8 experts are Mixtral sizes */
+        return hp->n_expert != 8 && n == 80 && hp->n_head != hp->n_head_kv;
+    if (!strcmp(hp->arch, "deci") || !strcmp(hp->arch, "olmo") || !strcmp(hp->arch, "qwen2"))
+        return n == 80;
+    if (!strcmp(hp->arch, "jais2")) return n == 68;
+    return 0;
+}
+
 /* llama.cpp's order: by layer number (-1 first), then by name. */
 static int before(const lb_tensor *t, size_t a, size_t b)
 {
@@ -751,8 +764,7 @@ int lb_mix_plan(lb_mix_result **out, const lb_tensor *t, size_t n, const lb_mix_
     s.tied = 1;
     s.falcon = strcmp(hp->arch, "falcon") == 0;
     s.bailingmoe3 = strcmp(hp->arch, "bailingmoe3") == 0;
-    s.is_70b = strcmp(hp->arch, "llama") == 0 && hp->n_expert != 8 &&
-               hp->n_layer - hp->n_layer_nextn == 80 && hp->n_head != hp->n_head_kv;
+    s.is_70b = is_70b(hp);
     s.n_gqa = hp->n_head_kv ? hp->n_head / hp->n_head_kv : 0;
     s.n_ffn_down = s.n_ffn_gate = s.n_ffn_up = (int)hp->n_layer;
 
