@@ -164,7 +164,8 @@ typedef struct lb_pk_tensor {
     int         requires_grad;
 } lb_pk_tensor;
 
-/* Find the state dict in a loaded tree (the root dict, or a dict one level down under
+/* A root that is a single tensor (torch.save(tensor)) gives one descriptor named "".
+ * Otherwise find the state dict in a loaded tree (the root dict, or a dict one level down under
  * "state_dict", "model_state_dict", "model", "module", "net", or any key) and list its
  * tensors in pickle order. Every tensor's extent is checked against its storage's numel;
  * non-tensor values are skipped. Strings point into p. *out is malloc'd (free()). */

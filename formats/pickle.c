@@ -1441,6 +1441,15 @@ int lb_pickle_tensors(const lb_pickle *p, lb_pk_tensor **out, size_t *n, lb_err 
 {
     *out = NULL;
     *n = 0;
+    if (p && is_kind(p->root, LB_PK_TENSOR)) {      /* torch.save(tensor) */
+        lb_pk_tensor *v = calloc(1, sizeof *v);
+        if (!v) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+        int rc = tensor_desc("", p->root, v, err);
+        if (rc) { free(v); return rc; }
+        *out = v;
+        *n = 1;
+        return LB_OK;
+    }
     const lb_pk_node *d = p ? find_state_dict(p->root) : NULL;
     if (!d) return lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET, "no state dict: the pickle holds no dict of tensors");
     size_t k = count_tensors(d), j = 0;

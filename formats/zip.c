@@ -102,19 +102,28 @@ static int read_zip64_end(lb_zip *z, uint64_t eocd, cdinfo *cd, lb_err *err)
 
 static int read_end(lb_zip *z, cdinfo *cd, lb_err *err)
 {
-    uint8_t r[22] = { 0 };
+    uint8_t r[22] = { 0 }, sig[4] = { 0 };
     uint64_t pos = 0;
     LB_TRY(find_eocd(z, &pos, r, err));
-    if (lb_ld16(r + 4) != 0 || lb_ld16(r + 6) != 0 || lb_ld16(r + 8) != lb_ld16(r + 10)) {
-        if (lb_ld16(r + 4) != 0xffff)
-            return lb_err_set(err, LB_EFORMAT, pos, "multi-disk zip not supported");
-    }
-    cd->n = lb_ld16(r + 10);
-    cd->size = lb_ld32(r + 12);
-    cd->off = lb_ld32(r + 16);
+    uint16_t disk = lb_ld16(r + 4), cdisk = lb_ld16(r + 6), n_disk = lb_ld16(r + 8), n = lb_ld16(r + 10);
+    uint32_t size = lb_ld32(r + 12), off = lb_ld32(r + 16);
+    cd->n = n;
+    cd->size = size;
+    cd->off = off;
     cd->end = pos;
-    if (cd->n == 0xffff || cd->size == 0xffffffffu || cd->off == 0xffffffffu || lb_ld16(r + 4) == 0xffff)
+    /* A zip64 locator right before the EOCD (PyTorch writes one even for small files):
+     * its record is authoritative; 32-bit fields must be all ones or agree with it. */
+    if (pos >= 20) LB_TRY(rd(z, pos - 20, sig, 4, err));
+    if (pos >= 20 && lb_ld32(sig) == 0x07064b50) {
         LB_TRY(read_zip64_end(z, pos, cd, err));
+        if ((n != 0xffff && n != cd->n) || (size != 0xffffffffu && size != cd->size) ||
+            (off != 0xffffffffu && off != cd->off))
+            return lb_err_set(err, LB_EFORMAT, pos, "end record disagrees with the zip64 end record");
+    } else if (n == 0xffff || size == 0xffffffffu || off == 0xffffffffu) {
+        return lb_err_set(err, LB_EFORMAT, pos, "zip64 fields without a zip64 locator");
+    } else if (disk != 0 || cdisk != 0 || n_disk != n) {
+        return lb_err_set(err, LB_EFORMAT, pos, "multi-disk zip not supported");
+    }
     uint64_t e;
     if (lb_add64(cd->off, cd->size, &e) || e != cd->end)
         return lb_err_set(err, LB_EFORMAT, pos, "central directory (%llu bytes at %llu) does not end at the end record (%llu)",
