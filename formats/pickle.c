@@ -262,6 +262,7 @@ static int changeable(vm *m, lb_pk_node *x)
 static int seq_add(vm *m, lb_pk_node *c, lb_pk_node *const *items, size_t k)
 {
     size_t per = c->kind == LB_PK_DICT ? 2 : 1;
+    if (k == 0) return LB_OK;
     uint64_t have = c->v.seq.n * per, want = have + k;
     if (want / per > m->o.max_items)
         return fail(m, "container holds more than %llu items (limit)", (unsigned long long)m->o.max_items);
@@ -312,6 +313,9 @@ static int need(vm *m, size_t k)
                     k == 1 ? "" : "s", avail(m));
     return LB_OK;
 }
+
+/* &stack[i] (NULL while the stack was never allocated: no offset on a null pointer) */
+static lb_pk_node **stk(vm *m, size_t i) { return m->stack ? m->stack + i : NULL; }
 
 static lb_pk_node *pop(vm *m) { return m->stack[--m->sp]; }
 static lb_pk_node *top(vm *m) { return m->stack[m->sp - 1]; }
@@ -932,7 +936,7 @@ static int fill(vm *m, int kind)
         return fail(m, "%s on a %s, not a %s", op_name(m->op), lb_pk_kind_name(c->kind), lb_pk_kind_name(kind));
     }
     LB_TRY(changeable(m, c));
-    return seq_add(m, c, m->stack + start, k);
+    return seq_add(m, c, stk(m, start), k);
 }
 
 /* Build a new container from the values above the mark. */
@@ -944,7 +948,7 @@ static int from_mark(vm *m, int kind)
     if (kind == LB_PK_DICT && (k & 1)) return fail(m, "DICT with an odd number of values (%zu)", k);
     lb_pk_node *c = node(m, kind);
     if (!c) return m->rc;
-    LB_TRY(seq_add(m, c, m->stack + start, k));
+    LB_TRY(seq_add(m, c, stk(m, start), k));
     m->sp = start;
     return push(m, c);
 }
@@ -988,7 +992,7 @@ static int op_text_global(vm *m, int inst)
     if (!inst) return push(m, g);
     size_t start;                                   /* INST: class(*values above the mark) */
     LB_TRY(pop_mark(m, &start));
-    lb_pk_node *args = tuple_of(m, m->stack + start, m->sp - start);
+    lb_pk_node *args = tuple_of(m, stk(m, start), m->sp - start);
     if (!args) return m->rc;
     m->sp = start;
     return call(m, g, args, NULL);
@@ -1000,7 +1004,7 @@ static int op_obj(vm *m)
     LB_TRY(pop_mark(m, &start));
     if (m->sp - start < 1) return fail(m, "stack underflow: OBJ needs a class above the MARK");
     lb_pk_node *cls = m->stack[start];
-    lb_pk_node *args = tuple_of(m, m->stack + start + 1, m->sp - start - 1);
+    lb_pk_node *args = tuple_of(m, stk(m, start + 1), m->sp - start - 1);
     if (!args) return m->rc;
     m->sp = start;
     return call(m, cls, args, NULL);
@@ -1166,7 +1170,7 @@ static int step(vm *m, int *stop)
     case 0x85: case 0x86: case 0x87: {
         size_t k = (size_t)(op - 0x84);
         LB_TRY(need(m, k));
-        x = tuple_of(m, m->stack + m->sp - k, k);
+        x = tuple_of(m, stk(m, m->sp - k), k);
         if (!x) return m->rc;
         m->sp -= k;
         return push(m, x);
