@@ -1,0 +1,417 @@
+/* io.c: byte sources, the parsing cursor and atomic output sinks (lb_io.h). */
+#include "lb_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lb_le.h"
+
+/* ---- sources -------------------------------------------------------------- */
+
+struct lb_src {
+    int fd;                  /* -1 for memory sources */
+    const uint8_t *mem;
+    void *owned;
+    uint64_t size;
+    char *name;
+};
+
+int lb_src_open(lb_src **out, const char *path, lb_err *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "cannot stat: %s", strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "is a directory");
+    }
+    lb_src *s = calloc(1, sizeof *s);
+    char *name = strdup(path);
+    if (!s || !name) {
+        free(s); free(name); close(fd);
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    }
+    s->fd = fd;
+    s->size = (uint64_t)st.st_size;
+    s->name = name;
+    *out = s;
+    return LB_OK;
+}
+
+static int src_mem(lb_src **out, const void *data, uint64_t size, const char *name, void *owned,
+                   lb_err *err)
+{
+    lb_src *s = calloc(1, sizeof *s);
+    char *nm = strdup(name ? name : "<memory>");
+    if (!s || !nm) {
+        free(s); free(nm);
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    }
+    s->fd = -1;
+    s->mem = data;
+    s->owned = owned;
+    s->size = size;
+    s->name = nm;
+    *out = s;
+    return LB_OK;
+}
+
+int lb_src_mem(lb_src **out, const void *data, uint64_t size, const char *name, lb_err *err)
+{
+    return src_mem(out, data, size, name, NULL, err);
+}
+
+int lb_src_mem_owned(lb_src **out, void *data, uint64_t size, const char *name, lb_err *err)
+{
+    int rc = src_mem(out, data, size, name, data, err);
+    if (rc) free(data);
+    return rc;
+}
+
+void lb_src_close(lb_src *s)
+{
+    if (!s) return;
+    if (s->fd >= 0) close(s->fd);
+    free(s->owned);
+    free(s->name);
+    free(s);
+}
+
+uint64_t lb_src_size(const lb_src *s) { return s->size; }
+const char *lb_src_name(const lb_src *s) { return s->name; }
+const uint8_t *lb_src_memptr(const lb_src *s) { return s->mem; }
+
+int lb_src_read_some(lb_src *s, uint64_t off, void *buf, size_t n, size_t *got, lb_err *err)
+{
+    *got = 0;
+    if (off >= s->size || n == 0) return LB_OK;
+    if ((uint64_t)n > s->size - off) n = (size_t)(s->size - off);
+    if (s->fd < 0) {
+        memcpy(buf, s->mem + off, n);
+        *got = n;
+        return LB_OK;
+    }
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(s->fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return lb_err_set(err, LB_EIO, off + done, "read error: %s", strerror(errno));
+        }
+        if (r == 0) break;   /* file shrank under us */
+        done += (size_t)r;
+    }
+    *got = done;
+    return LB_OK;
+}
+
+int lb_src_read(lb_src *s, uint64_t off, void *buf, size_t n, lb_err *err)
+{
+    size_t got;
+    LB_TRY(lb_src_read_some(s, off, buf, n, &got, err));
+    if (got != n)
+        return lb_err_set(err, LB_EFORMAT, off,
+                          "truncated: need %zu bytes, file ends at %llu", n,
+                          (unsigned long long)s->size);
+    return LB_OK;
+}
+
+void lb_src_done(lb_src *s, uint64_t off, uint64_t n)
+{
+#ifdef POSIX_FADV_DONTNEED
+    if (s && s->fd >= 0) posix_fadvise(s->fd, (off_t)off, (off_t)n, POSIX_FADV_DONTNEED);
+#else
+    (void)s; (void)off; (void)n;
+#endif
+}
+
+/* ---- cursor ----------------------------------------------------------------- */
+
+#define CUR_WINDOW 65536
+
+int lb_cur_init(lb_cur *c, lb_src *s, uint64_t pos, uint64_t end, lb_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->src = s;
+    c->pos = pos;
+    c->end = end < lb_src_size(s) ? end : lb_src_size(s);
+    c->err = err;
+    c->what = "header";
+    if (!lb_src_memptr(s)) {
+        c->buf = malloc(CUR_WINDOW);
+        if (!c->buf) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+        c->buf_cap = CUR_WINDOW;
+    }
+    return LB_OK;
+}
+
+void lb_cur_free(lb_cur *c)
+{
+    free(c->buf);
+    c->buf = NULL;
+}
+
+uint64_t lb_cur_left(const lb_cur *c) { return c->pos < c->end ? c->end - c->pos : 0; }
+
+static int cur_short(lb_cur *c, uint64_t n)
+{
+    return lb_err_set(c->err, LB_EFORMAT, c->pos,
+                      "truncated %s: need %llu bytes, %llu left", c->what,
+                      (unsigned long long)n, (unsigned long long)lb_cur_left(c));
+}
+
+int lb_cur_bytes(lb_cur *c, void *dst, size_t n)
+{
+    if ((uint64_t)n > lb_cur_left(c)) return cur_short(c, n);
+    const uint8_t *mem = lb_src_memptr(c->src);
+    if (mem) {
+        memcpy(dst, mem + c->pos, n);
+        c->pos += n;
+        return LB_OK;
+    }
+    uint8_t *d = dst;
+    while (n) {
+        if (c->pos >= c->buf_off && c->pos < c->buf_off + c->buf_len) {
+            size_t at = (size_t)(c->pos - c->buf_off);
+            size_t k = c->buf_len - at < n ? c->buf_len - at : n;
+            memcpy(d, c->buf + at, k);
+            d += k; n -= k; c->pos += k;
+            continue;
+        }
+        if (n >= c->buf_cap) {     /* big read: go direct */
+            LB_TRY(lb_src_read(c->src, c->pos, d, n, c->err));
+            c->pos += n;
+            return LB_OK;
+        }
+        size_t got;
+        LB_TRY(lb_src_read_some(c->src, c->pos, c->buf, c->buf_cap, &got, c->err));
+        if (got == 0) return cur_short(c, n);
+        c->buf_off = c->pos;
+        c->buf_len = got;
+    }
+    return LB_OK;
+}
+
+int lb_cur_skip(lb_cur *c, uint64_t n)
+{
+    if (n > lb_cur_left(c)) return cur_short(c, n);
+    c->pos += n;
+    return LB_OK;
+}
+
+int lb_cur_u8(lb_cur *c, uint8_t *v) { return lb_cur_bytes(c, v, 1); }
+int lb_cur_u16(lb_cur *c, uint16_t *v)
+{ uint8_t b[2]; LB_TRY(lb_cur_bytes(c, b, 2)); *v = lb_ld16(b); return LB_OK; }
+int lb_cur_u32(lb_cur *c, uint32_t *v)
+{ uint8_t b[4]; LB_TRY(lb_cur_bytes(c, b, 4)); *v = lb_ld32(b); return LB_OK; }
+int lb_cur_u64(lb_cur *c, uint64_t *v)
+{ uint8_t b[8]; LB_TRY(lb_cur_bytes(c, b, 8)); *v = lb_ld64(b); return LB_OK; }
+
+int lb_cur_str64(lb_cur *c, char **s, uint64_t *len, uint64_t max)
+{
+    uint64_t at = c->pos, n;
+    *s = NULL;
+    LB_TRY(lb_cur_u64(c, &n));
+    if (n > max)
+        return lb_err_set(c->err, LB_EFORMAT, at, "%s: string length %llu exceeds limit %llu",
+                          c->what, (unsigned long long)n, (unsigned long long)max);
+    if (n > lb_cur_left(c))
+        return lb_err_set(c->err, LB_EFORMAT, at, "%s: string length %llu runs past end of file",
+                          c->what, (unsigned long long)n);
+    char *p = malloc((size_t)n + 1);
+    if (!p) return lb_err_set(c->err, LB_EIO, at, "out of memory");
+    int rc = lb_cur_bytes(c, p, (size_t)n);
+    if (rc) { free(p); return rc; }
+    p[n] = 0;
+    *s = p;
+    if (len) *len = n;
+    return LB_OK;
+}
+
+/* ---- outputs ---------------------------------------------------------------- */
+
+#define OUT_BUF (1u << 20)
+#define MAX_TEMPS 16
+
+struct lb_out {
+    int fd;
+    int is_stdout;
+    int seekable;
+    char *path, *tmp;
+    uint8_t *buf;
+    size_t blen;
+    uint64_t pos;        /* bytes written so far (incl. buffered) */
+};
+
+/* Temporaries to unlink from a signal handler: fixed array, no allocation. */
+static char *volatile temps[MAX_TEMPS];
+
+static void temps_add(char *p)
+{
+    for (int i = 0; i < MAX_TEMPS; i++)
+        if (!temps[i]) { temps[i] = p; return; }
+}
+
+static void temps_del(const char *p)
+{
+    for (int i = 0; i < MAX_TEMPS; i++)
+        if (temps[i] == p) temps[i] = NULL;
+}
+
+void lb_out_cleanup_on_signal(void)
+{
+    for (int i = 0; i < MAX_TEMPS; i++)
+        if (temps[i]) unlink(temps[i]);
+}
+
+int lb_out_open(lb_out **out, const char *path, int flags, lb_err *err)
+{
+    *out = NULL;
+    lb_out *o = calloc(1, sizeof *o);
+    if (!o || !(o->buf = malloc(OUT_BUF))) {
+        free(o);
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    }
+    if (strcmp(path, "-") == 0) {
+        if (isatty(1)) {
+            free(o->buf); free(o);
+            return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET,
+                              "refusing to write binary data to a terminal");
+        }
+        o->fd = 1;
+        o->is_stdout = 1;
+        o->path = strdup("-");
+        *out = o;
+        return LB_OK;
+    }
+    struct stat st;
+    if (!(flags & LB_OUT_FORCE) && lstat(path, &st) == 0) {
+        free(o->buf); free(o);
+        return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "already exists (use -f to overwrite)");
+    }
+    size_t n = strlen(path);
+    o->path = strdup(path);
+    o->tmp = malloc(n + 16);
+    if (!o->path || !o->tmp) {
+        free(o->path); free(o->tmp); free(o->buf); free(o);
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    }
+    /* temp beside the target so the final rename is atomic (same filesystem) */
+    const char *slash = strrchr(path, '/');
+    size_t dir = slash ? (size_t)(slash - path + 1) : 0;
+    snprintf(o->tmp, n + 16, "%.*s.%s.XXXXXX", (int)dir, path, path + dir);
+    o->fd = mkstemp(o->tmp);
+    if (o->fd < 0) {
+        int e = errno;
+        free(o->path); free(o->tmp); free(o->buf); free(o);
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "cannot create: %s", strerror(e));
+    }
+    mode_t um = umask(0);     /* mkstemp makes 0600; outputs are ordinary files */
+    umask(um);
+    fchmod(o->fd, 0666 & ~um);
+    temps_add(o->tmp);
+    o->seekable = 1;
+    *out = o;
+    return LB_OK;
+}
+
+static int out_flush(lb_out *o, lb_err *err)
+{
+    size_t done = 0;
+    while (done < o->blen) {
+        ssize_t w = write(o->fd, o->buf + done, o->blen - done);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return lb_err_set(err, LB_EIO, o->pos - o->blen + done, "write error: %s",
+                              strerror(errno));
+        }
+        done += (size_t)w;
+    }
+    o->blen = 0;
+    return LB_OK;
+}
+
+int lb_out_write(lb_out *o, const void *data, size_t n, lb_err *err)
+{
+    const uint8_t *p = data;
+    while (n) {
+        size_t k = OUT_BUF - o->blen < n ? OUT_BUF - o->blen : n;
+        memcpy(o->buf + o->blen, p, k);
+        o->blen += k; o->pos += k; p += k; n -= k;
+        if (o->blen == OUT_BUF) LB_TRY(out_flush(o, err));
+    }
+    return LB_OK;
+}
+
+int lb_out_zeros(lb_out *o, uint64_t n, lb_err *err)
+{
+    static const uint8_t z[4096];
+    while (n) {
+        size_t k = n < sizeof z ? (size_t)n : sizeof z;
+        LB_TRY(lb_out_write(o, z, k, err));
+        n -= k;
+    }
+    return LB_OK;
+}
+
+uint64_t lb_out_tell(const lb_out *o) { return o->pos; }
+int lb_out_seekable(const lb_out *o) { return o->seekable; }
+
+int lb_out_patch(lb_out *o, uint64_t off, const void *data, size_t n, lb_err *err)
+{
+    if (!o->seekable) return lb_err_set(err, LB_EUSAGE, off, "output is not seekable");
+    LB_TRY(out_flush(o, err));
+    if (pwrite(o->fd, data, n, (off_t)off) != (ssize_t)n)
+        return lb_err_set(err, LB_EIO, off, "write error: %s", strerror(errno));
+    return LB_OK;
+}
+
+static void out_free(lb_out *o)
+{
+    if (o->tmp) temps_del(o->tmp);
+    free(o->path);
+    free(o->tmp);
+    free(o->buf);
+    free(o);
+}
+
+int lb_out_commit(lb_out *o, lb_err *err)
+{
+    int rc = out_flush(o, err);
+    if (!rc && o->is_stdout) {
+        out_free(o);
+        return LB_OK;
+    }
+    if (!rc && fsync(o->fd) != 0 && errno != EINVAL)
+        rc = lb_err_set(err, LB_EIO, LB_NO_OFFSET, "fsync: %s", strerror(errno));
+    if (close(o->fd) != 0 && !rc)
+        rc = lb_err_set(err, LB_EIO, LB_NO_OFFSET, "close: %s", strerror(errno));
+    o->fd = -1;
+    if (!rc && rename(o->tmp, o->path) != 0)
+        rc = lb_err_set(err, LB_EIO, LB_NO_OFFSET, "cannot rename into place: %s", strerror(errno));
+    if (rc) unlink(o->tmp);
+    out_free(o);
+    return rc;
+}
+
+void lb_out_abort(lb_out *o)
+{
+    if (!o) return;
+    if (!o->is_stdout) {
+        if (o->fd >= 0) close(o->fd);
+        unlink(o->tmp);
+    }
+    out_free(o);
+}
