@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "lb_error.h"
+#include "lb_io.h"
 
 /* Read exactly n bytes at off into buf; LB_OK or an error code (filling err). */
 typedef int (*lb_zip_read_fn)(void *ctx, uint64_t off, void *buf, size_t n, lb_err *err);
@@ -51,6 +52,8 @@ enum {
 int  lb_zip_open(lb_zip **out, lb_zip_read_fn read, void *ctx, uint64_t size, int flags, lb_err *err);
 /* Same over memory (not copied; must outlive the lb_zip). */
 int  lb_zip_open_mem(lb_zip **out, const void *data, size_t size, int flags, lb_err *err);
+/* Same over an lb_src (not owned; must outlive the lb_zip). */
+int  lb_zip_open_src(lb_zip **out, lb_src *src, int flags, lb_err *err);
 void lb_zip_close(lb_zip *z);   /* NULL is a no-op */
 
 size_t lb_zip_count(const lb_zip *z);

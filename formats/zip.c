@@ -350,6 +350,16 @@ int lb_zip_open_mem(lb_zip **out, const void *data, size_t size, int flags, lb_e
     return LB_OK;
 }
 
+static int src_read(void *ctx, uint64_t off, void *buf, size_t n, lb_err *err)
+{
+    return lb_src_read(ctx, off, buf, n, err);
+}
+
+int lb_zip_open_src(lb_zip **out, lb_src *src, int flags, lb_err *err)
+{
+    return lb_zip_open(out, src_read, src, lb_src_size(src), flags, err);
+}
+
 void lb_zip_close(lb_zip *z)
 {
     if (!z) return;

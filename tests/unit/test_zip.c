@@ -313,6 +313,24 @@ static void test_real(const char *shared)
             CHECK(cases[i].msg || total > 0, "no bytes read");
         }
         lb_zip_close(z);
+        if (cases[i].open_ok && !cases[i].flags) {        /* the same through an lb_src file */
+            lb_src *src = NULL;
+            z = NULL;
+            CHECK(lb_src_open(&src, path, &err) == LB_OK, "lb_src_open: %s", err.msg);
+            if (src) CHECK(lb_zip_open_src(&z, src, 0, &err) == LB_OK && lb_zip_count(z) == cases[i].entries,
+                           "lb_zip_open_src: %s", err.msg);
+            if (z && lb_zip_count(z)) {
+                uint8_t *b = NULL;
+                size_t bn = 0;
+                const lb_zip_entry *x = lb_zip_entry_at(z, lb_zip_count(z) - 1);
+                int rc2 = lb_zip_read(z, x, 1 << 26, &b, &bn, &err);
+                CHECK(cases[i].msg || (rc2 == LB_OK && bn == x->usize && !memcmp(b, d + x->data_offset, x->method ? 0 : bn)),
+                      "read through lb_src: %s", err.msg);
+                free(b);
+            }
+            lb_zip_close(z);
+            lb_src_close(src);
+        }
         free(d);
         tap_end();
     }
