@@ -15,7 +15,8 @@
  * Ownership: an lb_pickle owns every node and string it hands out (one arena); all of it
  * stays valid until lb_pickle_free. Memo references are shared, not copied: the tree is a
  * DAG. In load mode it is acyclic, no node is changed after it was stored in another
- * one, and expanding every shared reference visits at most opts.max_expand nodes. */
+ * one, and expanding every shared reference visits at most opts.max_expand nodes. A scan
+ * mode tree may hold cycles (a list appended to itself): walk it with a visited set. */
 #ifndef LB_PICKLE_H
 #define LB_PICKLE_H
 
