@@ -128,6 +128,9 @@ static int read_end(lb_zip *z, cdinfo *cd, lb_err *err)
     if (lb_add64(cd->off, cd->size, &e) || e != cd->end)
         return lb_err_set(err, LB_EFORMAT, pos, "central directory (%llu bytes at %llu) does not end at the end record (%llu)",
                           (unsigned long long)cd->size, (unsigned long long)cd->off, (unsigned long long)cd->end);
+    if (cd->size > ((uint64_t)1 << 30))
+        return lb_err_set(err, LB_EFORMAT, pos, "central directory of %llu bytes (limit 1 GiB)",
+                          (unsigned long long)cd->size);
     if (cd->n > cd->size / 46)
         return lb_err_set(err, LB_EFORMAT, pos, "%llu entries cannot fit in a %llu-byte central directory",
                           (unsigned long long)cd->n, (unsigned long long)cd->size);
