@@ -269,7 +269,7 @@ static int seq_add(vm *m, lb_pk_node *c, lb_pk_node *const *items, size_t k)
     if (want > c->v.seq.cap) {
         uint64_t cap = c->v.seq.cap ? c->v.seq.cap : 4;
         while (cap < want) cap *= 2;
-        if (k > 1 && cap > want + want / 8 + 8) cap = want;   /* bulk adds: exact */
+        if (!have) cap = want;     /* built from a MARK: exact; growing: doubling (arena waste <= 2x) */
         lb_pk_node **a = ar_alloc(m->ar, (size_t)cap * sizeof *a);
         if (!a) return fail_mem(m);
         if (have) memcpy(a, c->v.seq.items, (size_t)have * sizeof *a);

@@ -542,6 +542,24 @@ static void test_malformed(void)
         o.max_items = 3;
         expect_fail("container limit", 0, "](NNNNe.", 8, &o, "more than 3 items", 6);
         free(b.p);
+
+        /* 100k single SETITEMs (protocol 0 style): item arrays must grow geometrically,
+         * not by one pair at a time (which wasted quadratic arena memory) */
+        buf d = { 0 };
+        put1(&d, '}');
+        for (int i = 0; i < 100000; i++) put(&d, "K\x01Ns", 4);
+        put1(&d, '.');
+        lb_pickle_opts_default(&o);
+        o.max_alloc = 48u << 20;
+        lb_pickle *p = NULL;
+        lb_err err;
+        tap_begin("100k SETITEMs fit in 48 MiB");
+        int rc = lb_pickle_load(&p, d.p, d.n, 0, &o, &err);
+        CHECK(rc == LB_OK, "load: %s", rc ? err.msg : "");
+        CHECK(p && p->root->v.seq.n == 100000, "100000 pairs");
+        lb_pickle_free(p);
+        tap_end();
+        free(d.p);
     }
 }
 
