@@ -651,7 +651,7 @@ static int mk_tensor(vm *m, const char *fn, lb_pk_node *const *a, size_t n, int 
         return fail(m, "%s takes %s arguments, got %zu", fn, v2 ? "6 or 7" : "4", n);
     if (!is_kind(a[0], LB_PK_STORAGE))
         return fail(m, "%s: storage is a %s, not a storage reference", fn, lb_pk_kind_name(a[0]->kind));
-    int64_t off, v;
+    int64_t off = 0, v = 0;
     LB_TRY(arg_int(m, a[1], fn, "storage offset", &off));
     if (off < 0) return fail(m, "%s: negative storage offset %lld", fn, (long long)off);
     const lb_pk_node *sz = a[2], *st = a[3];
@@ -923,7 +923,7 @@ static int op_known(uint8_t op) { return op_name(op)[0] != '?'; }
 /* Fill the container under the mark's values (APPENDS, SETITEMS, ADDITEMS). */
 static int fill(vm *m, int kind)
 {
-    size_t start;
+    size_t start = 0;
     LB_TRY(pop_mark(m, &start));
     size_t k = m->sp - start;
     m->sp = start;
@@ -942,7 +942,7 @@ static int fill(vm *m, int kind)
 /* Build a new container from the values above the mark. */
 static int from_mark(vm *m, int kind)
 {
-    size_t start;
+    size_t start = 0;
     LB_TRY(pop_mark(m, &start));
     size_t k = m->sp - start;
     if (kind == LB_PK_DICT && (k & 1)) return fail(m, "DICT with an odd number of values (%zu)", k);
@@ -983,14 +983,14 @@ static int op_stack_global(vm *m)
 
 static int op_text_global(vm *m, int inst)
 {
-    const uint8_t *a, *b;
-    size_t an, bn;
+    const uint8_t *a = NULL, *b = NULL;
+    size_t an = 0, bn = 0;
     lb_pk_node *g = NULL;
     LB_TRY(line(m, &a, &an));
     LB_TRY(line(m, &b, &bn));
     LB_TRY(global(m, a, an, b, bn, &g));
     if (!inst) return push(m, g);
-    size_t start;                                   /* INST: class(*values above the mark) */
+    size_t start = 0;                                   /* INST: class(*values above the mark) */
     LB_TRY(pop_mark(m, &start));
     lb_pk_node *args = tuple_of(m, stk(m, start), m->sp - start);
     if (!args) return m->rc;
@@ -1000,7 +1000,7 @@ static int op_text_global(vm *m, int inst)
 
 static int op_obj(vm *m)
 {
-    size_t start;
+    size_t start = 0;
     LB_TRY(pop_mark(m, &start));
     if (m->sp - start < 1) return fail(m, "stack underflow: OBJ needs a class above the MARK");
     lb_pk_node *cls = m->stack[start];
@@ -1012,7 +1012,7 @@ static int op_obj(vm *m)
 
 static int op_ext(vm *m, size_t n)
 {
-    const uint8_t *b;
+    const uint8_t *b = NULL;
     LB_TRY(take(m, n, &b));
     uint32_t code = n == 1 ? b[0] : n == 2 ? lb_ld16(b) : lb_ld32(b);
     if (!m->scan)
@@ -1028,8 +1028,8 @@ static int op_ext(vm *m, size_t n)
 
 static int op_float_text(vm *m)
 {
-    const uint8_t *s;
-    size_t n;
+    const uint8_t *s = NULL;
+    size_t n = 0;
     char buf[128];
     LB_TRY(line(m, &s, &n));
     if (n == 0 || n >= sizeof buf) return fail(m, "FLOAT argument of %zu bytes", n);
@@ -1045,9 +1045,9 @@ static int op_float_text(vm *m)
 
 static int op_int_text(vm *m, int is_long)
 {
-    const uint8_t *s;
-    size_t n;
-    int64_t v;
+    const uint8_t *s = NULL;
+    size_t n = 0;
+    int64_t v = 0;
     LB_TRY(line(m, &s, &n));
     if (is_long && n && s[n - 1] == 'L') n--;
     if (!is_long && n == 2 && s[0] == '0' && (s[1] == '0' || s[1] == '1')) {
@@ -1062,9 +1062,9 @@ static int op_int_text(vm *m, int is_long)
 
 static int op_memo_text(vm *m, int put)
 {
-    const uint8_t *s;
-    size_t n;
-    int64_t k;
+    const uint8_t *s = NULL;
+    size_t n = 0;
+    int64_t k = 0;
     LB_TRY(line(m, &s, &n));
     if (parse_dec(s, n, &k) != 0 || k < 0) return fail(m, "%s argument is not a memo key", op_name(m->op));
     if (!put) return memo_get(m, (uint64_t)k);
@@ -1094,8 +1094,8 @@ static int op_blob(vm *m, int kind, size_t lenbytes, int is_signed)
 
 static int step(vm *m, int *stop)
 {
-    const uint8_t *b;
-    size_t start;
+    const uint8_t *b = NULL;
+    size_t start = 0;
     lb_pk_node *x, *y, *z;
     uint8_t op = m->op;
     switch (op) {
@@ -1148,8 +1148,8 @@ static int step(vm *m, int *stop)
         if (x) memcpy(&x->v.f, &u, 8);
         return push(m, x);
     }
-    case 'S': { const uint8_t *s; size_t n; LB_TRY(line(m, &s, &n)); return push(m, quoted(m, s, n)); }
-    case 'V': { const uint8_t *s; size_t n; LB_TRY(line(m, &s, &n)); return push(m, raw_unicode(m, s, n)); }
+    case 'S': { const uint8_t *s = NULL; size_t n = 0; LB_TRY(line(m, &s, &n)); return push(m, quoted(m, s, n)); }
+    case 'V': { const uint8_t *s = NULL; size_t n = 0; LB_TRY(line(m, &s, &n)); return push(m, raw_unicode(m, s, n)); }
     case 'T': return op_blob(m, LB_PK_STR, 4, 1);
     case 'U': return op_blob(m, LB_PK_STR, 1, 0);
     case 'X': return op_blob(m, LB_PK_STR, 4, 0);
@@ -1226,8 +1226,8 @@ static int step(vm *m, int *stop)
     case 'b': return op_build(m);
     case 'Q': LB_TRY(need(m, 1)); return persid(m, pop(m));
     case 'P': {
-        const uint8_t *s;
-        size_t n;
+        const uint8_t *s = NULL;
+        size_t n = 0;
         LB_TRY(line(m, &s, &n));
         x = blob(m, LB_PK_STR, s, n);
         if (!x) return m->rc;
