@@ -633,11 +633,108 @@ static void test_values(void)
     tap_end();
 }
 
+/* ---- hand-assembled checkpoints ---- */
+
+static void put_str(buf *b, const char *s)      /* BINUNICODE */
+{
+    put1(b, 'X');
+    put32(b, (uint32_t)strlen(s));
+    put(b, s, strlen(s));
+}
+
+/* _rebuild_tensor_v2(('storage', FloatStorage, key, 'cpu', numel), offset, (3, 4), (4, 1), False, OrderedDict()) */
+static void put_tensor(buf *b, const char *key, int numel, int offset, int stride0)
+{
+    put(b, "ctorch._utils\n_rebuild_tensor_v2\n((", 35);
+    put_str(b, "storage");
+    put(b, "ctorch\nFloatStorage\n", 20);
+    put_str(b, key);
+    put_str(b, "cpu");
+    uint8_t t[] = { 'K', (uint8_t)numel, 't', 'Q', 'K', (uint8_t)offset, 'K', 3, 'K', 4, 0x86,
+                    'K', (uint8_t)stride0, 'K', 1, 0x86, 0x89 };
+    put(b, t, sizeof t);
+    put(b, "ccollections\nOrderedDict\n)Rt" "R", 29);
+}
+
+static void test_state_dicts(void)
+{
+    /* {'epoch': 5, 'model': {'w': tensor, 'v': tensor sharing storage '0' at offset 12}} */
+    buf b = { 0 };
+    put(&b, "\x80\x02}", 3);
+    put_str(&b, "epoch");
+    put(&b, "K\x05s", 3);
+    put_str(&b, "model");
+    put1(&b, '}');
+    put_str(&b, "w");
+    put_tensor(&b, "0", 24, 0, 4);
+    put1(&b, 's');
+    put_str(&b, "v");
+    put_tensor(&b, "0", 24, 12, 4);
+    put(&b, "ss.", 3);
+    lb_pickle *p = NULL;
+    lb_err err;
+    lb_pk_tensor *t = NULL;
+    size_t n = 0;
+    tap_begin("state dict nested under 'model', two views of one storage");
+    int rc = lb_pickle_load(&p, b.p, b.n, 0, NULL, &err);
+    CHECK(rc == LB_OK, "load: %s", rc ? err.msg : "");
+    if (p) CHECK(lb_pickle_tensors(p, &t, &n, &err) == LB_OK, "tensors: %s", err.msg);
+    CHECK(n == 2 && !strcmp(t[0].name, "w") && !strcmp(t[1].name, "v"), "names");
+    if (n == 2) {
+        CHECK(t[1].storage_offset == 12 && t[1].nelem == 12 && t[1].contiguous && t[1].type == LB_F32 &&
+              !strcmp(t[1].storage_key, "0") && t[1].storage_numel == 24, "descriptor of v");
+        CHECK(t[0].shape[0] == 3 && t[0].shape[1] == 4 && t[0].stride[0] == 4 && t[0].stride[1] == 1, "shape/stride of w");
+    }
+    free(t);
+    lb_pickle_free(p);
+    tap_end();
+
+    /* the same tensor past the end of its storage (numel 20 < 12 + 12), and a strided view */
+    b.n = 0;
+    put(&b, "\x80\x02}", 3);
+    put_str(&b, "v");
+    put_tensor(&b, "0", 20, 12, 4);
+    put(&b, "s.", 2);
+    tap_begin("tensor extent past the end of its storage is refused");
+    rc = lb_pickle_load(&p, b.p, b.n, 0, NULL, &err);
+    CHECK(rc == LB_OK, "load: %s", rc ? err.msg : "");
+    rc = p ? lb_pickle_tensors(p, &t, &n, &err) : -1;
+    CHECK(rc == LB_EFORMAT && strstr(err.msg, "extent past the end of storage '0'") && !strcmp(err.item, "tensor 'v'"),
+          "got %d '%s' '%s'", rc, err.msg, err.item);
+    lb_pickle_free(p);
+    tap_end();
+
+    b.n = 0;
+    put(&b, "\x80\x02}", 3);
+    put_str(&b, "v");
+    put_tensor(&b, "0", 24, 0, 8);     /* rows 8 apart: 3x4 view of a 3x8 storage, not contiguous */
+    put(&b, "s.", 2);
+    tap_begin("strided (non-contiguous) tensor descriptor");
+    rc = lb_pickle_load(&p, b.p, b.n, 0, NULL, &err);
+    CHECK(rc == LB_OK && lb_pickle_tensors(p, &t, &n, &err) == LB_OK && n == 1 && !t[0].contiguous,
+          "strided view: %s", err.msg);
+    free(t);
+    lb_pickle_free(p);
+    tap_end();
+
+    /* a state dict with a forbidden class in the middle is refused, naming it */
+    b.n = 0;
+    put(&b, "\x80\x02}", 3);
+    put_str(&b, "v");
+    put(&b, "ctorch.nn.modules.linear\nLinear\n)\x81s.", 36);
+    tap_begin("torch.nn.modules.* is not on the allow-list");
+    rc = lb_pickle_load(&p, b.p, b.n, 0, NULL, &err);
+    CHECK(rc == LB_EFORMAT && strstr(err.msg, "'torch.nn.modules.linear.Linear' at offset 9"), "got '%s'", err.msg);
+    tap_end();
+    free(b.p);
+}
+
 int main(void)
 {
     const char *shared = tap_shared();
     test_values();
     test_malformed();
+    test_state_dicts();
     if (!shared) {
         tap_skip("pickle corpus", "../shared not found (set LOWBIT_SHARED)");
         tap_skip("stories260K pytorch_model.bin", "../shared not found (set LOWBIT_SHARED)");
