@@ -109,7 +109,7 @@ typedef struct lb_pickle {
 typedef struct lb_pickle_opts {
     uint64_t max_ops;     /* opcodes executed (default 1e8) */
     uint64_t max_stack;   /* values on the stack (default 1M) */
-    uint64_t max_marks;   /* nested MARKs (default 256) */
+    uint64_t max_marks;   /* nested MARKs (load mode; default 256; scan: max_stack) */
     uint64_t max_memo;    /* memo entries (default 4M) */
     uint64_t max_items;   /* elements in one container (default 16M) */
     uint64_t max_alloc;   /* bytes of nodes and strings (default 1 GiB) */

@@ -322,8 +322,9 @@ static lb_pk_node *top(vm *m) { return m->stack[m->sp - 1]; }
 
 static int mark(vm *m)
 {
-    if (m->nmarks >= m->o.max_marks)
-        return fail(m, "more than %llu nested MARKs (limit)", (unsigned long long)m->o.max_marks);
+    uint64_t lim = m->scan ? m->o.max_stack : m->o.max_marks;   /* scan: Python has no mark limit */
+    if (m->nmarks >= lim)
+        return fail(m, "more than %llu nested MARKs (limit)", (unsigned long long)lim);
     if (m->nmarks == m->mcap) {
         size_t cap = m->mcap ? m->mcap * 2 : 16;
         size_t *s = realloc(m->marks, cap * sizeof *s);
@@ -420,51 +421,37 @@ static int line(vm *m, const uint8_t **s, size_t *n)
     return LB_OK;
 }
 
-/* Decimal text to int64: 0 ok, 1 too big, -1 not a number. */
-static int parse_dec(const uint8_t *s, size_t n, int64_t *v)
-{
-    size_t i = 0;
-    int neg = 0;
-    if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
-    if (i == n) return -1;
-    uint64_t acc = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    int big = 0;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (big || acc > (lim - d) / 10) { big = 1; continue; }
-        acc = acc * 10 + d;
-    }
-    if (big) return 1;
-    *v = neg ? (int64_t)(0 - acc) : (int64_t)acc;
-    return 0;
-}
+static int is_space(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
-/* Decimal text too big for int64 -> BIGINT (little-endian two's complement). */
-static lb_pk_node *bigint_dec(vm *m, const uint8_t *s, size_t n)
+static int hexval(uint8_t c);
+
+/* Digits of a Python int() literal, as Python reads INT/LONG (base 0) and PUT/GET (base 10):
+ * surrounding whitespace, a sign, '_' between digits, and with base 0 a 0x/0o/0b prefix.
+ * Digit values go to out (room for n); 0 ok, -1 not a number. */
+static int py_digits(const uint8_t *s, size_t n, int base0, uint8_t *out, size_t *k, int *neg, unsigned *base)
 {
-    int neg = s[0] == '-';
-    size_t i = (s[0] == '-' || s[0] == '+'), nb = n / 2 + 2;
-    uint8_t *b = ar_alloc(m->ar, nb);
-    if (!b) { fail_mem(m); return NULL; }
-    memset(b, 0, nb);
+    size_t i = 0, j = 0;
+    int after_us = 1;
+    while (n && is_space(s[n - 1])) n--;
+    while (i < n && is_space(s[i])) i++;
+    *neg = 0;
+    *base = 10;
+    if (i < n && (s[i] == '+' || s[i] == '-')) *neg = s[i++] == '-';
+    if (base0 && n - i >= 2 && s[i] == '0') {
+        uint8_t c = (uint8_t)(s[i + 1] | 0x20);
+        *base = c == 'x' ? 16 : c == 'o' ? 8 : c == 'b' ? 2 : 10;
+        if (*base != 10) { i += 2; after_us = 0; }
+    }
     for (; i < n; i++) {
-        unsigned carry = (unsigned)(s[i] - '0');
-        for (size_t k = 0; k < nb; k++) {
-            unsigned v = b[k] * 10u + carry;
-            b[k] = (uint8_t)v;
-            carry = v >> 8;
-        }
+        if (s[i] == '_') { if (after_us) return -1; after_us = 1; continue; }
+        int d = hexval(s[i]);
+        if (d < 0 || d >= (int)*base) return -1;
+        out[j++] = (uint8_t)d;
+        after_us = 0;
     }
-    if (neg) {
-        unsigned carry = 1;
-        for (size_t k = 0; k < nb; k++) {
-            unsigned v = (uint8_t)~b[k] + carry;
-            b[k] = (uint8_t)v;
-            carry = v >> 8;
-        }
-    }
-    return blob(m, LB_PK_BIGINT, b, nb);
+    if (!j || after_us) return -1;
+    *k = j;
+    return 0;
 }
 
 static lb_pk_node *int_node(vm *m, int64_t v)
@@ -472,6 +459,40 @@ static lb_pk_node *int_node(vm *m, int64_t v)
     lb_pk_node *x = node(m, LB_PK_INT);
     if (x) x->v.i = v;
     return x;
+}
+
+/* An int from its digits: INT if it fits in int64, else BIGINT (two's complement LE). */
+static lb_pk_node *int_digits(vm *m, const uint8_t *dg, size_t k, int neg, unsigned base)
+{
+    uint64_t acc = 0;
+    int big = 0;
+    for (size_t i = 0; i < k && !big; i++) {
+        if (acc > (UINT64_MAX - dg[i]) / base) big = 1;
+        else acc = acc * base + dg[i];
+    }
+    if (!big && (acc <= (uint64_t)INT64_MAX || (neg && acc == (uint64_t)INT64_MAX + 1)))
+        return int_node(m, neg ? (int64_t)(0 - acc) : (int64_t)acc);
+    size_t nb = k / 2 + 2;      /* <= 4 bits per digit, plus a sign byte */
+    uint8_t *b = ar_alloc(m->ar, nb);
+    if (!b) { fail_mem(m); return NULL; }
+    memset(b, 0, nb);
+    for (size_t i = 0; i < k; i++) {
+        unsigned carry = dg[i];
+        for (size_t t = 0; t < nb; t++) {
+            unsigned v = b[t] * base + carry;
+            b[t] = (uint8_t)v;
+            carry = v >> 8;
+        }
+    }
+    if (neg) {
+        unsigned carry = 1;
+        for (size_t t = 0; t < nb; t++) {
+            unsigned v = (uint8_t)~b[t] + carry;
+            b[t] = (uint8_t)v;
+            carry = v >> 8;
+        }
+    }
+    return blob(m, LB_PK_BIGINT, b, nb);
 }
 
 /* LONG1/LONG4 payload: little-endian two's complement. */
@@ -1021,18 +1042,27 @@ static int op_ext(vm *m, size_t n)
     return push(m, node(m, LB_PK_OPAQUE));
 }
 
+/* Scan mode keeps going past a value Python would reject (it stops there, so nothing after
+ * it runs; scanning further only finds more). Load mode refuses. */
+static int bad_text(vm *m, const char *what)
+{
+    if (!m->scan) return fail(m, "%s argument is not %s", op_name(m->op), what);
+    return push(m, node(m, LB_PK_OPAQUE));
+}
+
 static int op_float_text(vm *m)
 {
     const uint8_t *s = NULL;
-    size_t n = 0;
+    size_t n = 0, j = 0;
     char buf[128];
     LB_TRY(line(m, &s, &n));
-    if (n == 0 || n >= sizeof buf) return fail(m, "FLOAT argument of %zu bytes", n);
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    char *end;
-    double d = strtod(buf, &end);
-    if (*end) return fail(m, "FLOAT argument is not a number");
+    while (n && is_space(s[n - 1])) n--;
+    for (size_t i = 0; i < n && j + 1 < sizeof buf; i++)
+        if (s[i] != '_') buf[j++] = (char)s[i];     /* Python allows 1_000.5 */
+    buf[j] = 0;
+    char *end = buf;
+    double d = j && n < 4096 ? strtod(buf, &end) : 0;
+    if (end == buf || *end) return bad_text(m, "a number");
     lb_pk_node *x = node(m, LB_PK_FLOAT);
     if (x) x->v.f = d;
     return push(m, x);
@@ -1041,8 +1071,9 @@ static int op_float_text(vm *m)
 static int op_int_text(vm *m, int is_long)
 {
     const uint8_t *s = NULL;
-    size_t n = 0;
-    int64_t v = 0;
+    size_t n = 0, k = 0;
+    int neg = 0;
+    unsigned base = 10;
     LB_TRY(line(m, &s, &n));
     if (is_long && n && s[n - 1] == 'L') n--;
     if (!is_long && n == 2 && s[0] == '0' && (s[1] == '0' || s[1] == '1')) {
@@ -1050,21 +1081,36 @@ static int op_int_text(vm *m, int is_long)
         if (b) b->v.i = s[1] == '1';
         return push(m, b);
     }
-    int r = parse_dec(s, n, &v);
-    if (r < 0) return fail(m, "%s argument is not a decimal number", op_name(m->op));
-    return push(m, r == 0 ? int_node(m, v) : bigint_dec(m, s, n));
+    uint8_t *dg = malloc(n ? n : 1);
+    if (!dg) { m->ar->over = 0; return fail_mem(m); }
+    lb_pk_node *x = NULL;
+    int r = py_digits(s, n, 1, dg, &k, &neg, &base);
+    if (!r) x = int_digits(m, dg, k, neg, base);
+    free(dg);
+    if (r) return bad_text(m, "an integer");
+    return push(m, x);
 }
 
 static int op_memo_text(vm *m, int put)
 {
     const uint8_t *s = NULL;
-    size_t n = 0;
-    int64_t k = 0;
+    size_t n = 0, k = 0;
+    int neg = 0;
+    unsigned base = 10;
+    uint64_t key = 0;
     LB_TRY(line(m, &s, &n));
-    if (parse_dec(s, n, &k) != 0 || k < 0) return fail(m, "%s argument is not a memo key", op_name(m->op));
-    if (!put) return memo_get(m, (uint64_t)k);
+    uint8_t *dg = malloc(n ? n : 1);
+    if (!dg) { m->ar->over = 0; return fail_mem(m); }
+    int r = py_digits(s, n, 0, dg, &k, &neg, &base);
+    for (size_t i = 0; !r && i < k; i++) {
+        if (key > (UINT64_MAX - dg[i]) / 10) r = -1;
+        else key = key * 10 + dg[i];
+    }
+    free(dg);
+    if (r || (neg && key)) return fail(m, "%s argument is not a memo key", op_name(m->op));
+    if (!put) return memo_get(m, key);
     LB_TRY(need(m, 1));
-    return memo_put(m, (uint64_t)k, top(m));
+    return memo_put(m, key, top(m));
 }
 
 static int op_bool(vm *m, int v)

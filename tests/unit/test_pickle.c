@@ -481,7 +481,11 @@ static void test_malformed(void)
         for (int i = 0; i < 100000; i++) put1(&b, '(');
         put1(&b, '.');
         expect_fail("100k MARKs", 0, b.p, b.n, NULL, "nested MARKs", 256);
-        expect_fail("100k MARKs", 1, b.p, b.n, NULL, "nested MARKs", 256);
+        expect_fail("100k MARKs", 1, b.p, b.n, NULL, "stack underflow: STOP", 100000);   /* no mark limit in scan */
+        lb_pickle_opts so;
+        lb_pickle_opts_default(&so);
+        so.max_stack = 1000;
+        expect_fail("100k MARKs, max_stack 1000", 1, b.p, b.n, &so, "more than 1000 nested MARKs", 1000);
         b.n = 0;
         for (int i = 0; i < 100001; i++) put1(&b, ']');
         for (int i = 0; i < 100000; i++) put1(&b, 'a');
@@ -591,6 +595,38 @@ static void test_values(void)
         const lb_pk_node *f = lb_pk_dict_get(r, "f");
         CHECK(f && f->kind == LB_PK_FLOAT && f->v.f == 2.5, "FLOAT");
     }
+    lb_pickle_free(p);
+    tap_end();
+
+    /* text numbers as Python's int()/float() read them */
+    const char *pt = "(I 12 \nI1_000\nI0x10\nL0b101L\nF1_0.5\nI-0x123456789abcdef0123\np 1\n0g1\nl.";
+    tap_begin("protocol 0 numbers: whitespace, underscores, base prefixes");
+    rc = lb_pickle_load(&p, (const uint8_t *)pt, strlen(pt), 0, NULL, &err);
+    CHECK(rc == LB_OK, "load: %s", rc ? err.msg : "");
+    if (p && p->root->v.seq.n == 6) {
+        lb_pk_node **it = p->root->v.seq.items;
+        int64_t a = 0, b2 = 0, c = 0, d = 0;
+        CHECK(!lb_pk_int(it[0], &a) && !lb_pk_int(it[1], &b2) && !lb_pk_int(it[2], &c) && !lb_pk_int(it[3], &d) &&
+              a == 12 && b2 == 1000 && c == 16 && d == 5, "%lld %lld %lld %lld", (long long)a, (long long)b2,
+              (long long)c, (long long)d);
+        CHECK(it[4]->kind == LB_PK_FLOAT && it[4]->v.f == 10.5, "F1_0.5");
+        /* -0x123456789abcdef0123 = 0x...fffedcba9876543210fedd in two's complement */
+        const uint8_t *bi = (const uint8_t *)it[5]->v.s.p;
+        CHECK(it[5]->kind == LB_PK_BIGINT && bi[0] == 0xdd && bi[1] == 0xfe && bi[2] == 0x10 &&
+              bi[8] == 0xdc && bi[9] == 0xfe && bi[it[5]->v.s.n - 1] == 0xff, "negative hex BIGINT");
+    } else {
+        CHECK(0, "expected a list of 6");
+    }
+    lb_pickle_free(p);
+    tap_end();
+
+    /* a number Python rejects: load refuses; scan goes on and still sees the global after it */
+    const char *pj = "Inope\ncposix\nsystem\n.";
+    tap_begin("bad INT text: load refuses, scan keeps going");
+    rc = lb_pickle_load(&p, (const uint8_t *)pj, strlen(pj), 0, NULL, &err);
+    CHECK(rc == LB_EFORMAT && strstr(err.msg, "INT argument is not an integer"), "load: %s", err.msg);
+    rc = lb_pickle_scan(&p, (const uint8_t *)pj, strlen(pj), 0, NULL, &err);
+    CHECK(p && p->n_globals == 1 && !strcmp(p->globals[0].module, "posix"), "scan saw the global");
     lb_pickle_free(p);
     tap_end();
 
