@@ -112,7 +112,7 @@ typedef struct lb_pickle_opts {
     uint64_t max_marks;   /* nested MARKs (load mode; default 256; scan: max_stack) */
     uint64_t max_memo;    /* memo entries (default 4M) */
     uint64_t max_items;   /* elements in one container (default 16M) */
-    uint64_t max_alloc;   /* bytes of nodes and strings (default 1 GiB) */
+    uint64_t max_alloc;   /* bytes in the arena: nodes, strings, item arrays (default 1 GiB) */
     uint64_t max_depth;   /* nesting depth of values (load mode; default 256) */
     uint64_t max_expand;  /* weight of any value (load mode; default 1<<27) */
     uint64_t base;        /* added to every reported offset (e.g. the entry's offset in a file) */
