@@ -1,0 +1,71 @@
+/* lb_archive.h: weight files and HF-style folders inside archives, read in place through
+ * libarchive (docs/formats-archives.md).
+ *
+ * Containers: tar (ustar, pax, GNU, v7) plain or compressed with gzip, xz, zstd or bzip2;
+ * zip; 7z; and a single gzip/xz/zstd/bzip2-compressed model file (libarchive "raw").
+ * Nothing is unpacked to disk by name:
+ *   - an entry stored uncompressed and contiguous (plain tar) becomes a window of the archive
+ *     file (lb_src_sub: zero copy, pread), checked by comparing its first bytes and the
+ *     position of the next header;
+ *   - any other entry is streamed into an unlinked temporary file in $TMPDIR
+ *     (lb_src_tmpfile), bounded by lb_archive_limits.max_temp_bytes in total;
+ *   - a model.safetensors.index.json is read into memory (at most max_mem_entry bytes).
+ * The archive is read at most twice: one listing pass, one pass copying the entries needed.
+ *
+ * Which model: a model.safetensors.index.json (its shards are entries beside it), else one
+ * entry named model.safetensors, else model.gguf, else the one entry whose first 4 KiB a
+ * registered format bids on (the archive format itself excluded: no nesting).
+ * Entry names that are absolute or hold a ".." component make the whole archive refused.
+ *
+ * PyTorch rule: a zip with an entry "data.pkl" or "<dir>/data.pkl" is a torch.save
+ * checkpoint, not an archive of weight files. The archive bid on such zips is only
+ * LB_ARCHIVE_BID_TORCH_ZIP (so a PyTorch reader bidding higher wins), and open() hands the
+ * file to a registered format named "pytorch" if there is one, else fails with
+ * "PyTorch zip checkpoint (not yet supported)". See archive_torch_zip() in archive.c.
+ *
+ * The model returned has the inner format's name ("safetensors", "gguf",
+ * "safetensors-sharded"); its files are named "<archive path>/<entry name>". */
+#ifndef LB_ARCHIVE_H
+#define LB_ARCHIVE_H
+
+#include "lb_model.h"
+
+#define LB_ARCHIVE_BID          50   /* zip, 7z, gzip, xz, zstd magic */
+#define LB_ARCHIVE_BID_TAR      40   /* a tar header with a valid checksum */
+#define LB_ARCHIVE_BID_TORCH_ZIP 10  /* a zip whose first entry is .../data.pkl */
+
+typedef struct lb_archive_limits {
+    uint64_t max_temp_bytes;  /* total bytes copied to temporary files per open (64 GiB) */
+    uint64_t max_mem_entry;   /* largest index JSON read into memory (64 MiB) */
+    uint64_t max_entries;     /* entries listed before the archive is refused (1,000,000) */
+} lb_archive_limits;
+
+typedef struct lb_archive_stats {
+    uint64_t entries;         /* regular file entries listed */
+    uint64_t in_place;        /* entries opened as windows of the archive file (zero copy) */
+    uint64_t copied;          /* entries copied to temporary files */
+    uint64_t copied_bytes;    /* bytes copied to temporary files */
+    uint64_t in_memory;       /* entries read into memory (index JSON) */
+    int      passes;          /* reads of the archive: 1 listing pass, +1 if anything was copied */
+} lb_archive_stats;
+
+extern const lb_format lb_fmt_archive;
+
+/* Built-in defaults (above). */
+lb_archive_limits lb_archive_default_limits(void);
+/* Set the limits lb_model_open uses (process-wide; a tool sets them once from its options).
+ * NULL restores the defaults. */
+void lb_archive_set_limits(const lb_archive_limits *lim);
+
+int lb_archive_bid(const uint8_t *head, size_t n, uint64_t size);
+/* The lb_format open: the limits set by lb_archive_set_limits. */
+int lb_archive_open(lb_model *m, lb_src *src, const char *path, lb_err *err);
+/* Same with explicit limits (NULL: current ones) and optional stats. Takes ownership of
+ * src on success and failure, like every format open. */
+int lb_archive_open_with(lb_model *m, lb_src *src, const char *path, const lb_archive_limits *lim,
+                         lb_archive_stats *stats, lb_err *err);
+
+/* The PyTorch rule on one entry name: 1 for "data.pkl" or "<dir>/data.pkl". */
+int lb_archive_torch_entry(const char *name);
+
+#endif
