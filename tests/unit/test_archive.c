@@ -660,6 +660,35 @@ static void test_hostile(void)
     tap_end();
 }
 
+/* The fuzz seed corpus doubles as a table of small archives with known outcomes. */
+static void test_corpus(void)
+{
+    const char *root = getenv("LOWBIT_ROOT");
+    if (!root) { tap_skip("corpus: seed archives open as expected", "LOWBIT_ROOT not set (run through tests/run.sh)"); return; }
+    static const struct { const char *file; size_t tensors; const char *err; } c[] = {
+        { "single.tar", 2, NULL }, { "single.tar.xz", 2, NULL }, { "single.tar.zst", 2, NULL },
+        { "single.zip", 2, NULL }, { "stored.zip", 2, NULL }, { "single.7z", 2, NULL },
+        { "single.safetensors.zst", 2, NULL }, { "sharded.tar.gz", 2, NULL },
+        { "evil.tar", 0, "unsafe name" }, { "none.zip", 0, "no model file" },
+        { "torch.zip", 0, "PyTorch zip checkpoint" },
+    };
+    tap_begin("corpus: seed archives open as expected");
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        char p[2048];
+        snprintf(p, sizeof p, "%s/tests/fuzz/corpus/archive/%s", root, c[i].file);
+        lb_model *m = NULL;
+        lb_err e;
+        lb_err_clear(&e);
+        int rc = lb_model_open(&m, p, &e);
+        if (c[i].err)
+            CHECK(rc == LB_EFORMAT && strstr(e.msg, c[i].err), "%s: rc %d %s", c[i].file, rc, e.msg);
+        else
+            CHECK(rc == LB_OK && m->n_tensors == c[i].tensors, "%s: rc %d %s", c[i].file, rc, e.msg);
+        lb_model_close(m);
+    }
+    tap_end();
+}
+
 int main(void)
 {
     const char *base = getenv("LOWBIT_TMP");
@@ -679,6 +708,7 @@ int main(void)
         tap_skip("archives of shared models", "../shared not found (set LOWBIT_SHARED)");
     }
     test_hostile();
+    test_corpus();
     run("rm -rf '%s'", tmp);
     TAP_EXIT();
 }
