@@ -28,6 +28,7 @@
 #define RD_BUF     (256u * 1024u)
 #define COPY_BUF   (1u << 20)
 #define MAX_NAME   4096
+#define MAX_NAME_BYTES (64u << 20)
 #define INDEX_NAME "model.safetensors.index.json"
 
 static const lb_archive_limits default_limits = {
@@ -219,6 +220,7 @@ typedef struct arc {
     size_t   n, cap;
     int      is_zip;
     uint64_t headers;
+    uint64_t name_bytes;          /* kept names, capped at MAX_NAME_BYTES */
     rd       r;
     lb_err  *err;
 } arc;
@@ -328,15 +330,41 @@ static int slurp(struct archive *a, arc *A, ent *e, const uint8_t *head, size_t 
     return LB_OK;
 }
 
-/* In a plain tar, where does this entry's data start? UINT64_MAX if not knowable. */
-static uint64_t tar_data_offset(struct archive *a, struct archive_entry *ae)
+/* Where an entry's data starts in the archive file, when it is stored there as is;
+ * UINT64_MAX otherwise. libarchive has consumed exactly the header(s) when it returns
+ * one, so its byte count on an unfiltered archive is the data offset:
+ *   - tar (ustar/pax/GNU/v7): data follows the 512-byte header blocks; sparse entries
+ *     are not contiguous and are excluded; *is_tar is set so the caller checks the next
+ *     header's position;
+ *   - zip (seekable mode, which reads the central directory and seeks to each local
+ *     header): data follows the local header; only method 0 (stored), unencrypted
+ *     entries, found by the local header that ends exactly at the data offset. */
+static uint64_t data_offset(struct archive *a, struct archive_entry *ae, lb_src *src, int *is_tar)
 {
-    if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR) return UINT64_MAX;
+    *is_tar = 0;
+    int base = archive_format(a) & ARCHIVE_FORMAT_BASE_MASK;
     if (archive_filter_count(a) != 1 || archive_filter_code(a, 0) != ARCHIVE_FILTER_NONE)
         return UINT64_MAX;
-    if (archive_entry_sparse_count(ae) > 0 || !archive_entry_size_is_set(ae)) return UINT64_MAX;
+    if (!archive_entry_size_is_set(ae) || archive_entry_sparse_count(ae) > 0) return UINT64_MAX;
     la_int64_t off = archive_filter_bytes(a, 0);
-    return off >= 0 ? (uint64_t)off : UINT64_MAX;
+    if (off < 30) return UINT64_MAX;
+    if (base == ARCHIVE_FORMAT_TAR) {
+        *is_tar = 1;
+        return (uint64_t)off;
+    }
+    if (base != ARCHIVE_FORMAT_ZIP) return UINT64_MAX;
+    uint8_t w[HEAD_BYTES + 30];
+    size_t n = (uint64_t)off < sizeof w ? (size_t)off : sizeof w, got;
+    uint64_t at = (uint64_t)off - n;
+    lb_err e;
+    if (lb_src_read_some(src, at, w, n, &got, &e) || got != n) return UINT64_MAX;
+    for (size_t h = n - 30 + 1; h-- > 0;) {
+        if (memcmp(w + h, "PK\3\4", 4) != 0) continue;
+        if (h + 30 + (size_t)lb_ld16(w + h + 26) + lb_ld16(w + h + 28) != n) continue;
+        if (lb_ld16(w + h + 8) != 0 || (lb_ld16(w + h + 6) & 1)) return UINT64_MAX;
+        return (uint64_t)off;
+    }
+    return UINT64_MAX;
 }
 
 static int same_bytes(arc *A, uint64_t off, const uint8_t *h, size_t n)
@@ -375,10 +403,12 @@ static int list_entry(struct archive *a, struct archive_entry *ae, arc *A, size_
         free(name);                          /* folders, links, devices: not weights */
         return LB_OK;
     }
-    if (A->n >= A->lim.max_entries) {
+    A->name_bytes += strlen(name) + 1;
+    if (A->n >= A->lim.max_entries || A->name_bytes > MAX_NAME_BYTES) {
         free(name);
-        return lb_err_set(A->err, LB_EFORMAT, LB_NO_OFFSET, "more than %llu entries: archive refused",
-                          (unsigned long long)A->lim.max_entries);
+        return lb_err_set(A->err, LB_EFORMAT, LB_NO_OFFSET,
+                          "more than %llu entries (or %u bytes of names): archive refused",
+                          (unsigned long long)A->lim.max_entries, MAX_NAME_BYTES);
     }
     ent *e = NULL;
     int rc = push(A, &e);
@@ -388,7 +418,8 @@ static int list_entry(struct archive *a, struct archive_entry *ae, arc *A, size_
     e->size_known = archive_entry_size_is_set(ae);
     e->size = e->size_known && archive_entry_size(ae) > 0 ? (uint64_t)archive_entry_size(ae) : 0;
     A->st.entries++;
-    uint64_t off = tar_data_offset(a, ae);
+    int is_tar;
+    uint64_t off = data_offset(a, ae, A->src, &is_tar);
     uint8_t head[HEAD_BYTES];
     size_t hn;
     if (read_some(a, head, sizeof head, &hn)) return arc_fail(a, A, e->name, "cannot read");
@@ -398,8 +429,10 @@ static int list_entry(struct archive *a, struct archive_entry *ae, arc *A, size_
         end <= lb_src_size(A->src) && same_bytes(A, off, head, hn)) {
         e->in_place = 1;
         e->off = off;
-        e->next_hdr = end + (512 - e->size % 512) % 512;
-        *prev = A->n - 1;
+        if (is_tar) {
+            e->next_hdr = end + (512 - e->size % 512) % 512;
+            *prev = A->n - 1;
+        }
     }
     e->fmt = bid_entry(head, hn, e->size_known ? e->size : (hn < HEAD_BYTES ? hn : UINT64_MAX / 2));
     if (strcmp(base_name(e->name), INDEX_NAME) == 0 && !e->in_place) return slurp(a, A, e, head, hn);
