@@ -34,17 +34,23 @@ UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRCS))
 
-.PHONY: all test asan fuzz bench install clean check-tools tests
+.PHONY: all test asan fuzz bench install clean tests FORCE
 all: $(TOOL_BINS)
+FORCE:
 
 $(BUILD)/obj/%.o: %.c $(wildcard formats/*.h quantize/*.h convert/*.h verify/*.h) VERSION
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DLB_VERSION='"$(VERSION)"' -c $< -o $@
 
+# The .list stamp changes when a source is added or removed, so a removed file's
+# object never lingers in the archive.
 define lib_rule
-$(BUILD)/lib$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1)))
+$(BUILD)/lib$(1).list: FORCE
 	@mkdir -p $$(dir $$@)
-	rm -f $$@ && ar rcs $$@ $$^
+	@echo '$(call lib_srcs,$(1))' | cmp -s - $$@ || echo '$(call lib_srcs,$(1))' > $$@
+$(BUILD)/lib$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1))) $(BUILD)/lib$(1).list
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1)))
 endef
 $(foreach d,$(LIBDIRS),$(eval $(call lib_rule,$(d))))
 
@@ -77,7 +83,7 @@ asan:
 # libFuzzer targets (clang): build/fuzz/fuzz_<name>; run with e.g. build-fuzz/fuzz_gguf tests/fuzz/corpus/gguf
 fuzz:
 	@mkdir -p build-fuzz
-	$(MAKE) $(LIBS) BUILD=build-fuzz CC=clang OPT="-O1 -g" CFLAGS="-fsanitize=fuzzer-no-link,address,undefined"
+	$(MAKE) $(foreach d,$(LIBDIRS),build-fuzz/lib$(d).a) BUILD=build-fuzz CC=clang OPT="-O1 -g" CFLAGS="-fsanitize=fuzzer-no-link,address,undefined"
 	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang $(ALL_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build-fuzz/$$n $$f \
 	    $(foreach d,$(LIBDIRS),build-fuzz/lib$(d).a) $(LDLIBS) || exit 1; done

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 want_npm=1
 [ "${1:-}" = "--no-npm" ] && want_npm=0
 
-pkgs="build-essential pkg-config clang libclang-rt-14-dev zlib1g-dev libcjson-dev libarchive-dev libssl-dev git xz-utils zstd p7zip-full"
+pkgs="build-essential pkg-config clang libclang-rt-14-dev zlib1g-dev libcjson-dev libarchive-dev libssl-dev git xz-utils zstd p7zip-full jq"
 [ "$want_npm" = 1 ] && pkgs="$pkgs nodejs npm"
 missing=""
 for p in $pkgs; do

@@ -1,0 +1,173 @@
+/* lowbit-convert: convert a model between containers (docs/lowbit-convert.md).
+ *
+ * Names-kept mode (--keep-names, the only mode so far): every tensor keeps its name,
+ * dtype, shape and bytes; only the container changes. Reads one bounded chunk at a time
+ * and streams the output, so `-o -` works on a pipe. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lb_dtype.h"
+#include "lb_model.h"
+#include "lb_tool.h"
+#include "lb_writer.h"
+
+static const lb_opt opts[] = {
+    { "output", 'o', "OUT", "output file (.gguf or .safetensors), or - for stdout" },
+    { "format", 0, "FMT", "output format: gguf or safetensors (default: from OUT's name)" },
+    { "force", 'f', NULL, "overwrite OUT if it exists" },
+    { "skip-unsupported", 0, NULL, "leave out tensors the output format cannot hold (else exit 4)" },
+    { "keep-names", 0, NULL, "keep tensor names, dtypes and bytes as they are (container conversion)" },
+    { "quiet", 'q', NULL, "no notes on stderr" },
+    { NULL, 0, NULL, NULL }
+};
+static const lb_tool tool = {
+    "lowbit-convert", "[--keep-names] [--format FMT] [-f] [--skip-unsupported] SRC -o OUT",
+    "Convert SRC (a model file or HF-style folder) to GGUF or safetensors, losslessly.", opts
+};
+
+typedef struct { const char *out, *format; int force, skip, quiet; } options;
+
+static void on_opt(int idx, const char *arg, void *ctx)
+{
+    options *o = ctx;
+    switch (idx) {
+    case 0: o->out = arg; break;
+    case 1: o->format = arg; break;
+    case 2: o->force = 1; break;
+    case 3: o->skip = 1; break;
+    case 4: break;                    /* the default, and so far the only mode */
+    case 5: o->quiet = 1; break;
+    }
+}
+
+static const char *format_from_name(const char *path)
+{
+    size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".gguf") == 0) return "gguf";
+    if (n >= 12 && strcmp(path + n - 12, ".safetensors") == 0) return "safetensors";
+    return NULL;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+#define CHUNK (8u << 20)
+
+/* Stream every selected tensor's bytes into the writer. */
+static int copy_tensors(lb_model *m, const size_t *sel, size_t n, lb_writer *w, int *out_side,
+                        lb_err *err)
+{
+    uint8_t *buf = malloc(CHUNK);
+    if (!buf) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) total += m->tensors[sel[i]].nbytes;
+    lb_progress p;
+    lb_progress_init(&p, "converting", total);
+    int rc = LB_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const lb_tensor *t = &m->tensors[sel[i]];
+        for (uint64_t off = 0; off < t->nbytes && !rc; off += CHUNK) {
+            size_t k = t->nbytes - off < CHUNK ? (size_t)(t->nbytes - off) : CHUNK;
+            rc = lb_tensor_read(m, t, off, buf, k, err);
+            if (!rc && (rc = lb_writer_data(w, buf, k, err))) *out_side = 1;
+            lb_progress_add(&p, k, t->name);
+        }
+        lb_src_done(m->files[t->file].src, t->offset, t->nbytes);
+    }
+    lb_progress_end(&p);
+    free(buf);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    options o = { 0 };
+    int first = lb_parse_opts(argc, argv, &tool, on_opt, &o);
+    if (first >= argc) lb_usage_fail("no SRC given");
+    if (first + 1 < argc) lb_usage_fail("one SRC at a time ('%s' is extra)", argv[first + 1]);
+    if (!o.out) lb_usage_fail("no output given (-o OUT)");
+    const char *src = argv[first];
+    const char *fmt = o.format ? o.format : format_from_name(o.out);
+    if (!fmt) lb_usage_fail("cannot tell the output format from '%s': use --format gguf|safetensors", o.out);
+    const lb_writer_ops *ops = lb_writer_find(fmt);
+    if (!ops) lb_usage_fail("unknown output format '%s' (gguf, safetensors)", fmt);
+    if (strcmp(o.out, "-") != 0 && same_file(src, o.out)) lb_usage_fail("OUT is the same file as SRC");
+    lb_install_signals();
+
+    lb_err err;
+    lb_err_clear(&err);
+    lb_model *m = NULL;
+    if (lb_model_open(&m, src, &err)) return lb_report(src, &err);
+
+    /* choose tensors and metadata the target can hold */
+    size_t *sel = malloc((m->n_tensors + 1) * sizeof *sel);
+    lb_wtensor *wt = malloc((m->n_tensors + 1) * sizeof *wt);
+    lb_kv *kv = malloc((m->n_kv + 1) * sizeof *kv);
+    if (!sel || !wt || !kv) { lb_say(src, "out of memory"); return LB_EIO; }
+    size_t n = 0, n_kv = 0, skipped = 0, dropped = 0;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const lb_tensor *t = &m->tensors[i];
+        lb_wtensor w = { t->name, t->type, t->ndim, { 0 } };
+        memcpy(w.shape, t->shape, sizeof w.shape);
+        if (ops->can_store(&w, &err)) {
+            if (!o.skip) {
+                char buf[800];
+                lb_say(src, "%s (use --skip-unsupported to leave it out)", lb_err_str(&err, buf, sizeof buf));
+                lb_model_close(m);
+                return LB_EFORMAT;
+            }
+            if (!o.quiet) lb_say(src, "skipping tensor '%s': %s", t->name, err.msg);
+            skipped++;
+            continue;
+        }
+        sel[n] = i;
+        wt[n++] = w;
+    }
+    for (size_t i = 0; i < m->n_kv; i++) {
+        if (strcmp(fmt, "safetensors") == 0 && m->kv[i].val.type != LB_V_STR) { dropped++; continue; }
+        kv[n_kv++] = m->kv[i];
+    }
+    if (dropped && !o.quiet)
+        lb_say(src, "note: %zu metadata keys that are not strings were left out (safetensors metadata holds strings only)", dropped);
+
+    lb_out *out = NULL;
+    lb_writer *w = NULL;
+    int rc = lb_out_open(&out, o.out, o.force ? LB_OUT_FORCE : 0, &err);
+    if (rc) {
+        lb_model_close(m);
+        return lb_report(o.out, &err);
+    }
+    int out_side = 1;
+    rc = lb_writer_begin(&w, ops, out, kv, n_kv, wt, n, &err);
+    if (!rc) {
+        out_side = 0;
+        rc = copy_tensors(m, sel, n, w, &out_side, &err);
+    }
+    if (!rc) {
+        out_side = 1;
+        rc = lb_writer_end(w, &err);
+        w = NULL;
+    }
+    if (!rc) {
+        rc = lb_out_commit(out, &err);
+        out = NULL;
+    }
+    if (rc) {
+        lb_report(out_side ? o.out : src, &err);
+        lb_writer_abort(w);
+        lb_out_abort(out);
+    } else if (!o.quiet && skipped) {
+        lb_say(src, "note: %zu tensors left out", skipped);
+    }
+    free(sel);
+    free(wt);
+    free(kv);
+    lb_model_close(m);
+    return rc;
+}

@@ -1,0 +1,242 @@
+/* lowbit-verify: manifests, checks against them and against sha256sum lists, signatures
+ * (docs/lowbit-verify.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb_json.h"
+#include "lb_manifest.h"
+#include "lb_tool.h"
+
+typedef struct options {
+    const char *out, *dir, *sums, *key, *pubkey, *sig;
+    int json, quiet, force;
+} options;
+
+static void on_opt(int idx, const char *arg, void *ctx);
+
+/* one table per subcommand; the indexes below are shared by on_opt */
+enum { O_OUT, O_DIR, O_SUMS, O_KEY, O_PUBKEY, O_SIG, O_JSON, O_QUIET, O_FORCE };
+#define OPT(i, l, s, a, h) [i] = { l, s, a, h }
+
+static const lb_opt manifest_opts[] = {
+    { "output", 'o', "MANIFEST", "write the manifest here (default: stdout)" },
+    { "force", 'f', NULL, "overwrite MANIFEST" },
+    { NULL, 0, NULL, NULL }
+};
+static const lb_opt check_opts[] = {
+    { "dir", 'd', "DIR", "resolve the listed paths against DIR (default: the current folder)" },
+    { "sha256", 0, "SUMS", "check a sha256sum list instead of a manifest" },
+    { "pubkey", 0, "PUB.pem", "first verify the manifest's Ed25519 signature with this public key" },
+    { "sig", 0, "FILE", "the signature file (default: MANIFEST.sig)" },
+    { "json", 0, NULL, "print one JSON document on stdout" },
+    { "quiet", 'q', NULL, "print only failures" },
+    { NULL, 0, NULL, NULL }
+};
+static const lb_opt sign_opts[] = {
+    { "key", 'k', "KEY.pem", "Ed25519 private key (PEM)" },
+    { "sig", 0, "FILE", "write the signature here (default: MANIFEST.sig)" },
+    { "force", 'f', NULL, "overwrite the signature file" },
+    { NULL, 0, NULL, NULL }
+};
+static const lb_opt no_opts[] = { { NULL, 0, NULL, NULL } };
+
+static const lb_tool t_manifest = { "lowbit-verify", "manifest [-o MANIFEST] PATH...",
+    "List every file (size, sha256), every tensor (dtype, shape, byte range, sha256) and a\n"
+    "container-independent model digest, in one read pass per file.", manifest_opts };
+static const lb_tool t_check = { "lowbit-verify", "check [--dir DIR] [--pubkey PUB.pem] MANIFEST | check --sha256 SUMS",
+    "Check files against a manifest (naming the tensors that differ) or a sha256sum list.", check_opts };
+static const lb_tool t_sign = { "lowbit-verify", "sign --key KEY.pem [--sig FILE] MANIFEST",
+    "Write an Ed25519 detached signature of MANIFEST.", sign_opts };
+static const lb_tool t_top = { "lowbit-verify", "COMMAND [options] ...",
+    "Commands:\n  manifest   list files, tensors and sha256s (lowbit-verify manifest --help)\n"
+    "  check      check files against a manifest or a sha256sum list\n"
+    "  sign       sign a manifest with an Ed25519 key\n\n"
+    "See docs/lowbit-verify.md.", no_opts };
+
+static const lb_opt *cur_opts;
+
+static void on_opt(int idx, const char *arg, void *ctx)
+{
+    options *o = ctx;
+    const char *l = cur_opts[idx].lng;
+    if (!strcmp(l, "output")) o->out = arg;
+    else if (!strcmp(l, "dir")) o->dir = arg;
+    else if (!strcmp(l, "sha256")) o->sums = arg;
+    else if (!strcmp(l, "key")) o->key = arg;
+    else if (!strcmp(l, "pubkey")) o->pubkey = arg;
+    else if (!strcmp(l, "sig")) o->sig = arg;
+    else if (!strcmp(l, "json")) o->json = 1;
+    else if (!strcmp(l, "quiet")) o->quiet = 1;
+    else if (!strcmp(l, "force")) o->force = 1;
+}
+
+static int parse(int argc, char **argv, const lb_tool *t, options *o)
+{
+    cur_opts = t->opts;
+    return lb_parse_opts(argc, argv, t, on_opt, o);
+}
+
+/* ---- manifest ---- */
+
+static void progress_cb(uint64_t done, void *ctx)
+{
+    lb_progress *p = ctx;
+    lb_progress_add(p, done - p->done, NULL);
+}
+
+static int cmd_manifest(int argc, char **argv)
+{
+    options o = { 0 };
+    int first = parse(argc, argv, &t_manifest, &o);
+    if (first >= argc) lb_usage_fail("no PATH given");
+    for (int i = first; i < argc; i++) {          /* "dir/" and "dir" are the same folder */
+        size_t n = strlen(argv[i]);
+        while (n > 1 && argv[i][n - 1] == '/') argv[i][--n] = 0;
+    }
+    lb_progress p;
+    lb_progress_init(&p, "hashing", 0);
+    lb_err err;
+    lb_err_clear(&err);
+    cJSON *doc = lb_manifest_build(argv + first, argc - first, progress_cb, &p, &err);
+    lb_progress_end(&p);
+    if (!doc) return lb_report(NULL, &err);
+    char *s = lb_json_print(doc);
+    cJSON_Delete(doc);
+    if (!s) { lb_say(NULL, "out of memory"); return LB_EIO; }
+    int rc;
+    if (!o.out || !strcmp(o.out, "-")) {
+        rc = lb_stdout_write(s);
+    } else {
+        lb_out *out;
+        lb_install_signals();
+        rc = lb_out_open(&out, o.out, o.force ? LB_OUT_FORCE : 0, &err);
+        if (!rc && (rc = lb_out_write(out, s, strlen(s), &err))) lb_out_abort(out);
+        else if (!rc) rc = lb_out_commit(out, &err);
+        if (rc) lb_report(o.out, &err);
+    }
+    free(s);
+    return rc;
+}
+
+/* ---- check ---- */
+
+typedef struct check_ctx { const options *o; int ok, failed; cJSON *list; } check_ctx;
+
+static void on_result(const lb_check_result *r, void *ctx)
+{
+    check_ctx *c = ctx;
+    r->ok ? c->ok++ : c->failed++;
+    if (c->list) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "path", r->path);
+        cJSON_AddStringToObject(e, "status", r->ok ? "ok" : "failed");
+        if (r->reason) cJSON_AddStringToObject(e, "reason", r->reason);
+        if (r->tensors) {
+            cJSON *t = cJSON_AddArrayToObject(e, "tensors");
+            for (size_t i = 0; r->tensors[i]; i++) cJSON_AddItemToArray(t, cJSON_CreateString(r->tensors[i]));
+        }
+        cJSON_AddItemToArray(c->list, e);
+        return;
+    }
+    if (r->ok) {
+        if (!c->o->quiet) printf("%s: OK\n", r->path);
+        return;
+    }
+    printf("%s: FAILED (%s", r->path, r->reason);
+    if (r->tensors && r->tensors[0]) {
+        printf(":");
+        for (size_t i = 0; r->tensors[i]; i++) {
+            if (i == 20) { printf(" and more"); break; }
+            printf(" '%s'", r->tensors[i]);
+        }
+    }
+    printf(")\n");
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    options o = { 0 };
+    int first = parse(argc, argv, &t_check, &o);
+    const char *target = o.sums;
+    if (!o.sums) {
+        if (first >= argc) lb_usage_fail("no MANIFEST given");
+        target = argv[first++];
+    }
+    if (first < argc) lb_usage_fail("'%s' is extra", argv[first]);
+    if (o.sums && o.pubkey) lb_usage_fail("--pubkey goes with a manifest, not --sha256");
+    lb_err err;
+    lb_err_clear(&err);
+    if (o.pubkey) {
+        char sig[4096];
+        snprintf(sig, sizeof sig, "%s.sig", target);
+        int rc = lb_verify_sig(o.pubkey, target, o.sig ? o.sig : sig, &err);
+        if (rc) return lb_report(target, &err);
+        if (!o.quiet && !o.json) fprintf(stderr, "%s: signature OK\n", target);
+    }
+    char *text;
+    size_t n;
+    if (lb_read_small_file(target, LB_MANIFEST_MAX, &text, &n, &err)) return lb_report(target, &err);
+    cJSON *doc = o.json ? lb_json_doc("verify") : NULL;
+    check_ctx c = { &o, 0, 0, doc ? cJSON_AddArrayToObject(doc, "files") : NULL };
+    int rc;
+    if (o.sums) {
+        rc = lb_sums_check(text, n, o.dir, on_result, &c, &err);
+    } else {
+        cJSON *m = cJSON_ParseWithLength(text, n);
+        if (!m) {
+            lb_err_set(&err, LB_EFORMAT, LB_NO_OFFSET, "not JSON (a lowbit manifest is JSON)");
+            rc = LB_EFORMAT;
+        } else {
+            rc = lb_manifest_check(m, o.dir, on_result, &c, &err);
+        }
+        cJSON_Delete(m);
+    }
+    free(text);
+    if (rc != LB_OK && rc != LB_ECHECK) { cJSON_Delete(doc); return lb_report(target, &err); }
+    if (doc) {
+        cJSON *s = cJSON_AddObjectToObject(doc, "summary");
+        cJSON_AddNumberToObject(s, "ok", c.ok);
+        cJSON_AddNumberToObject(s, "failed", c.failed);
+        char *js = lb_json_print(doc);
+        int w = js ? lb_stdout_write(js) : LB_EIO;
+        free(js);
+        cJSON_Delete(doc);
+        if (w) return w;
+    } else {
+        if (c.failed) fprintf(stderr, "lowbit-verify: WARNING: %d of %d files FAILED\n", c.failed, c.ok + c.failed);
+        if (fflush(stdout)) { lb_say(NULL, "cannot write to standard output"); return LB_EIO; }
+    }
+    return rc;
+}
+
+/* ---- sign ---- */
+
+static int cmd_sign(int argc, char **argv)
+{
+    options o = { 0 };
+    int first = parse(argc, argv, &t_sign, &o);
+    if (first >= argc) lb_usage_fail("no MANIFEST given");
+    if (first + 1 < argc) lb_usage_fail("'%s' is extra", argv[first + 1]);
+    if (!o.key) lb_usage_fail("no key given (--key KEY.pem)");
+    const char *target = argv[first];
+    char sig[4096];
+    snprintf(sig, sizeof sig, "%s.sig", target);
+    lb_err err;
+    lb_err_clear(&err);
+    lb_install_signals();
+    if (lb_sign_file(o.key, target, o.sig ? o.sig : sig, o.force, &err)) return lb_report(target, &err);
+    return LB_OK;
+}
+
+int main(int argc, char **argv)
+{
+    lb_tool_self = &t_top;
+    if (argc < 2) lb_usage_fail("no COMMAND given (manifest, check, sign)");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "manifest")) return cmd_manifest(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check")) return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sign")) return cmd_sign(argc - 1, argv + 1);
+    if (cmd[0] == '-') { parse(argc, argv, &t_top, &(options){ 0 }); lb_usage_fail("no COMMAND given"); }
+    lb_usage_fail("unknown command '%s' (manifest, check, sign)", cmd);
+}
