@@ -280,6 +280,9 @@ static void check_arc(const char *name, const char *arc, lb_model *ref, int want
         CHECK(!why[0], "differs from the plain model: %s", why);
         CHECK(all_kind(m, want_kind), "files are not all of source kind %d (first %d)", want_kind,
               m->n_files ? lb_src_kind(m->files[0].src) : -1);
+        if (ref->n_kv)
+            CHECK(m->n_kv == ref->n_kv && !strcmp(m->kv[0].key, ref->kv[0].key), "metadata: %zu keys vs %zu",
+                  m->n_kv, ref->n_kv);
         CHECK(strcmp(m->format, want_format) == 0, "format '%s', want '%s'", m->format, want_format);
         CHECK(strncmp(m->files[0].path, arc, strlen(arc)) == 0, "file path '%s'", m->files[0].path);
         lb_model_close(m);
@@ -447,6 +450,9 @@ static void test_sharded(void)
         if (m) {
             const char *why = same_tensors(dirm, m);
             CHECK(!why[0], "%s", why);
+            CHECK(m->n_kv == dirm->n_kv, "%zu metadata keys vs %zu in the folder", m->n_kv, dirm->n_kv);
+            for (size_t i = 0; i < dirm->n_kv; i++)
+                CHECK(lb_model_kv(m, dirm->kv[i].key) != NULL, "metadata '%s' missing", dirm->kv[i].key);
             lb_model_close(m);
         }
         lb_model_close(dirm);
