@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lb_le.h"
 #include "lb_safetensors.h"
@@ -842,6 +843,97 @@ int lb_archive_open_with(lb_model *m, lb_src *src, const char *path, const lb_ar
     if (!rc) rc = pick(&A, m);
     if (stats) *stats = A.st;
     arc_free(&A);
+    return rc;
+}
+
+/* ---- side files ------------------------------------------------------------------- */
+
+int lb_archive_model_is(const lb_model *m)
+{
+    struct stat st;
+    size_t n = strlen(m->path);
+    return m->n_files > 0 && m->files[0].path && strncmp(m->files[0].path, m->path, n) == 0 &&
+           m->files[0].path[n] == '/' && stat(m->path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int read_whole(struct archive *a, const char *name, uint64_t max, void **data, size_t *len,
+                      lb_err *err)
+{
+    size_t cap = 65536, n = 0;
+    uint8_t *p = malloc(cap + 1);
+    if (!p) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    for (;;) {
+        if (n == cap) {
+            if (cap > max) break;
+            uint8_t *q = realloc(p, cap * 2 + 1);
+            if (!q) { free(p); return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory"); }
+            p = q;
+            cap *= 2;
+        }
+        la_ssize_t k = archive_read_data(a, p + n, cap - n);
+        if (k < 0) {
+            free(p);
+            const char *m = archive_error_string(a);
+            return lb_err_item(err, LB_EFORMAT, "entry", name, LB_NO_OFFSET, "cannot read: %s",
+                               m ? m : "unknown error");
+        }
+        if (k == 0) break;
+        n += (size_t)k;
+    }
+    if (n > max) {
+        free(p);
+        return lb_err_item(err, LB_EFORMAT, "entry", name, LB_NO_OFFSET, "larger than the %llu-byte limit",
+                           (unsigned long long)max);
+    }
+    p[n] = 0;
+    *data = p;
+    *len = n;
+    return LB_OK;
+}
+
+int lb_archive_sidecar(const lb_model *m, const char *name, uint64_t max, void **data, size_t *len,
+                       lb_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    if (!lb_archive_model_is(m))
+        return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "'%.200s' was not opened from an archive", m->path);
+    const char *entry = m->files[0].path + strlen(m->path) + 1;
+    size_t dir = strlen(entry) - strlen(base_name(entry));
+    char want[2 * MAX_NAME];
+    snprintf(want, sizeof want, "%.*s%s", (int)dir, entry, name);
+    lb_src *src;
+    LB_TRY(lb_src_open(&src, m->path, err));
+    rd r = { 0 };
+    struct archive *a;
+    int rc = reader_open(&a, &r, src, err), found = 0;
+    struct archive_entry *ae;
+    while (!rc && !found) {
+        int ar = archive_read_next_header(a, &ae);
+        if (ar == ARCHIVE_EOF) break;
+        if (ar < ARCHIVE_WARN) {
+            const char *msg = archive_error_string(a);
+            rc = lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET, "cannot read archive: %s", msg ? msg : "unknown error");
+            break;
+        }
+        int bad;
+        char *nm = entry_name(archive_entry_pathname(ae), &bad);
+        if (nm && archive_entry_filetype(ae) == AE_IFREG && strcmp(nm, want) == 0) {
+            found = 1;
+            if (archive_entry_size_is_set(ae) && (uint64_t)archive_entry_size(ae) > max)
+                rc = lb_err_item(err, LB_EFORMAT, "entry", want, LB_NO_OFFSET,
+                                 "%llu bytes, larger than the %llu-byte limit",
+                                 (unsigned long long)archive_entry_size(ae), (unsigned long long)max);
+            else
+                rc = read_whole(a, want, max, data, len, err);
+        }
+        free(nm);
+    }
+    if (a) archive_read_free(a);
+    free(r.buf);
+    lb_src_close(src);
+    if (!rc && !found)
+        rc = lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET, "no entry '%.300s' in the archive", want);
     return rc;
 }
 

@@ -65,6 +65,17 @@ int lb_archive_open(lb_model *m, lb_src *src, const char *path, lb_err *err);
 int lb_archive_open_with(lb_model *m, lb_src *src, const char *path, const lb_archive_limits *lim,
                          lb_archive_stats *stats, lb_err *err);
 
+/* Side files (config.json, tokenizer.model, tokenizer_config.json ...) of a model opened
+ * from an archive: read the entry `name` in the same archive folder as the model's first
+ * file, whole, into a malloc'd buffer (NUL-terminated; *len excludes the NUL). Bounded:
+ * an entry larger than max bytes is refused. LB_EUSAGE if m was not opened from an archive,
+ * LB_EFORMAT "no entry 'd/config.json' in the archive" if absent. One more pass over the
+ * archive (streaming; nothing copied to disk). */
+int lb_archive_sidecar(const lb_model *m, const char *name, uint64_t max, void **data, size_t *len,
+                       lb_err *err);
+/* 1 if m was opened from an archive (its files are "<archive>/<entry>"). */
+int lb_archive_model_is(const lb_model *m);
+
 /* The PyTorch rule on one entry name: 1 for "data.pkl" or "<dir>/data.pkl". */
 int lb_archive_torch_entry(const char *name);
 

@@ -676,6 +676,56 @@ static void test_hostile(void)
     tap_end();
 }
 
+static int file_bytes(const char *path, void **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *data = malloc((size_t)n + 1);
+    *len = fread(*data, 1, (size_t)n, f);
+    fclose(f);
+    return 0;
+}
+
+static void test_sidecar(void)
+{
+    tap_begin("sidecar: config.json and tokenizer.model beside the model inside the archive");
+    lb_model *m = NULL;
+    lb_err e;
+    int rc = lb_model_open(&m, tp("f.tar.gz"), &e);
+    CHECK(rc == LB_OK, "open: %s", e.msg);
+    if (!m) { tap_end(); return; }
+    CHECK(lb_archive_model_is(m), "not seen as from an archive");
+    static const char *const names[] = { "config.json", "tokenizer.model" };
+    for (int i = 0; i < 2; i++) {
+        void *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        char p[2048];
+        snprintf(p, sizeof p, "%s/hf/stories260K-llama/%s", models, names[i]);
+        rc = lb_archive_sidecar(m, names[i], 1 << 20, &a, &na, &e);
+        CHECK(rc == LB_OK, "%s: %s", names[i], e.msg);
+        CHECK(file_bytes(p, &b, &nb) == 0 && na == nb && a && memcmp(a, b, na) == 0, "%s: %zu bytes vs %zu",
+              names[i], na, nb);
+        free(a);
+        free(b);
+    }
+    void *d = NULL;
+    size_t n;
+    CHECK(lb_archive_sidecar(m, "nope.json", 1 << 20, &d, &n, &e) == LB_EFORMAT &&
+          strstr(e.msg, "no entry 'stories260K-llama/nope.json'"), "missing: %s", e.msg);
+    CHECK(lb_archive_sidecar(m, "tokenizer.model", 100, &d, &n, &e) == LB_EFORMAT && strstr(e.msg, "limit") && !d,
+          "limit: %s", e.msg);
+    lb_model_close(m);
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s/hf/stories260K-llama", models);
+    CHECK(lb_model_open(&m, dir, &e) == LB_OK && !lb_archive_model_is(m) &&
+          lb_archive_sidecar(m, "config.json", 1 << 20, &d, &n, &e) == LB_EUSAGE, "a plain folder is not an archive");
+    lb_model_close(m);
+    tap_end();
+}
+
 /* The fuzz seed corpus doubles as a table of small archives with known outcomes. */
 static void test_corpus(void)
 {
@@ -718,6 +768,7 @@ int main(void)
     test_bid();
     if (shared) {
         test_folder();
+        test_sidecar();
         test_single();
         test_sharded();
     } else {
