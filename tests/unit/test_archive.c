@@ -514,6 +514,19 @@ static size_t tiny_st(uint8_t *buf, size_t cap, uint64_t n_elem, int with_data)
     return n;
 }
 
+static int file_bytes(const char *path, void **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *data = malloc((size_t)n + 1);
+    *len = fread(*data, 1, (size_t)n, f);
+    fclose(f);
+    return 0;
+}
+
 static void test_hostile(void)
 {
     lb_err e;
@@ -650,6 +663,41 @@ static void test_hostile(void)
     }
     tap_end();
 
+    tap_begin("hostile: zip entry inflating past its declared size");
+    {
+        size_t big = 4u << 20;
+        uint8_t *z = calloc(1, big);
+        tiny_st(z, big, (big - 64) / 4, 0);
+        wfile b = { NULL, "model.safetensors", z, big };
+        CHECK(write_archive(tp("liar.zip"), "zip", &b, 1) == 0, "write");
+        free(z);
+        /* shrink the declared uncompressed size to 5000 in the local header, the data
+         * descriptor and the central directory */
+        void *d = NULL;
+        size_t n = 0;
+        CHECK(file_bytes(tp("liar.zip"), &d, &n) == 0, "read back");
+        uint8_t *p = d;
+        int patched = 0;
+        for (size_t i = 0; i + 46 <= n; i++) {
+            size_t at = !memcmp(p + i, "PK\1\2", 4) ? 24 : !memcmp(p + i, "PK\3\4", 4) ? 22
+                      : !memcmp(p + i, "PK\7\10", 4) ? 12 : 0;
+            if (at && lb_ld32(p + i + at) == big) { lb_st32(p + i + at, 5000); patched++; }
+        }
+        CHECK(patched == 3, "patched %d size fields, want 3", patched);
+        FILE *f = fopen(tp("liar.zip"), "wb");
+        fwrite(d, 1, n, f);
+        fclose(f);
+        free(d);
+        lb_archive_stats ls;
+        lb_model *lm = NULL;
+        int rc = open_arc(&lm, tp("liar.zip"), NULL, &ls, &e);
+        lb_model_close(lm);
+        CHECK(rc == LB_EFORMAT, "rc %d", rc);
+        CHECK(ls.copied_bytes == 0, "kept %llu bytes", (unsigned long long)ls.copied_bytes);
+        printf("INFO lying zip: %s %s\n", e.item, e.msg);
+    }
+    tap_end();
+
     tap_begin("torch rule: zip with data.pkl is declined with a clear message");
     wfile tz[2] = { { NULL, "archive/data.pkl", "\x80\x02}q\x00.", 6 }, { NULL, "archive/data/0", st, stn } };
     CHECK(write_archive(tp("torch.zip"), "zip-store", tz, 2) == 0, "write");
@@ -674,19 +722,6 @@ static void test_hostile(void)
     CHECK(write_archive(tp("badsh.tar"), "pax", bj, 2) == 0, "write");
     expect_fail(tp("badsh.tar"), NULL, "not a plain file name", &e);
     tap_end();
-}
-
-static int file_bytes(const char *path, void **data, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *data = malloc((size_t)n + 1);
-    *len = fread(*data, 1, (size_t)n, f);
-    fclose(f);
-    return 0;
 }
 
 static void test_sidecar(void)
