@@ -206,6 +206,7 @@ typedef struct ent {
     int      in_place;    /* data at off in the archive file, contiguous */
     uint64_t off, next_hdr;
     const lb_format *fmt; /* best bid on the first bytes, or NULL */
+    const char *what;     /* when no bid: what it looks like (lb_sniff_nonmodel), or NULL */
     void    *mem;         /* whole entry in memory (index JSON) */
     size_t   mem_len;
     int      need;        /* selected: needs a source */
@@ -435,7 +436,9 @@ static int list_entry(struct archive *a, struct archive_entry *ae, arc *A, size_
             *prev = A->n - 1;
         }
     }
-    e->fmt = bid_entry(head, hn, e->size_known ? e->size : (hn < HEAD_BYTES ? hn : UINT64_MAX / 2));
+    uint64_t bsize = e->size_known ? e->size : (hn < HEAD_BYTES ? hn : UINT64_MAX / 2);
+    e->fmt = bid_entry(head, hn, bsize);
+    if (!e->fmt) e->what = lb_sniff_nonmodel(head, hn, bsize);
     if (strcmp(base_name(e->name), INDEX_NAME) == 0 && !e->in_place) return slurp(a, A, e, head, hn);
     return LB_OK;
 }
@@ -585,9 +588,11 @@ static int open_needed(arc *A)
 
 static int open_single(arc *A, lb_model *m, ent *e)
 {
+    if (!e->fmt && e->what)
+        return lb_err_item(A->err, LB_EFORMAT, "entry", e->name, LB_NO_OFFSET, "this is a %s", e->what);
     if (!e->fmt)
         return lb_err_item(A->err, LB_EFORMAT, "entry", e->name, LB_NO_OFFSET,
-                           "not a model file lowbit reads");
+                           "unrecognized format (not safetensors, GGUF, or another format lowbit reads)");
     e->need = 1;
     LB_TRY(open_needed(A));
     char *dn = display_name(A, e);

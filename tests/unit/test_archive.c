@@ -554,6 +554,13 @@ static void test_hostile(void)
     expect_fail(tp("empty.zip"), NULL, "archive holds no model file", &e);
     tap_end();
 
+    tap_begin("no model: a git-lfs pointer named model.safetensors says so");
+    static const char lfs[] = "version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 12\n";
+    wfile lf = { NULL, "repo/model.safetensors", lfs, sizeof lfs - 1 };
+    CHECK(write_archive(tp("lfs.zip"), "zip", &lf, 1) == 0, "write");
+    expect_fail(tp("lfs.zip"), NULL, "git-lfs pointer", &e);
+    tap_end();
+
     tap_begin("hostile: two models and no index");
     wfile two[2] = { { NULL, "a.safetensors", st, stn }, { NULL, "b.safetensors", st, stn } };
     CHECK(write_archive(tp("two.tar"), "pax", two, 2) == 0, "write");
