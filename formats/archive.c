@@ -809,6 +809,13 @@ static int pick(arc *A, lb_model *m)
             else if (count == 1) second = &A->e[i];
             count++;
         }
+    for (size_t i = 0; count == 0 && i < A->n; i++) {
+        const char *x = strrchr(A->e[i].name, '.');
+        if (A->e[i].what && x && (!strcmp(x, ".safetensors") || !strcmp(x, ".gguf") || !strcmp(x, ".bin") ||
+                                  !strcmp(x, ".pt") || !strcmp(x, ".pth")))
+            return lb_err_set(A->err, LB_EFORMAT, LB_NO_OFFSET,
+                              "archive holds no model file: entry '%.200s' is a %s", A->e[i].name, A->e[i].what);
+    }
     if (count == 0)
         return lb_err_set(A->err, LB_EFORMAT, LB_NO_OFFSET,
                           "archive holds no model file (%llu entries, none safetensors, GGUF or "

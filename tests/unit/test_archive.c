@@ -559,6 +559,9 @@ static void test_hostile(void)
     wfile lf = { NULL, "repo/model.safetensors", lfs, sizeof lfs - 1 };
     CHECK(write_archive(tp("lfs.zip"), "zip", &lf, 1) == 0, "write");
     expect_fail(tp("lfs.zip"), NULL, "git-lfs pointer", &e);
+    wfile lb = { NULL, "repo/pytorch_model.bin", lfs, sizeof lfs - 1 };
+    CHECK(write_archive(tp("lfs.tar"), "pax", &lb, 1) == 0, "write");
+    expect_fail(tp("lfs.tar"), NULL, "archive holds no model file: entry 'repo/pytorch_model.bin' is a git-lfs pointer", &e);
     tap_end();
 
     tap_begin("hostile: two models and no index");
