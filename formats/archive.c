@@ -74,8 +74,28 @@ int lb_archive_torch_entry(const char *name)
     return strcmp(name, "data.pkl") == 0 || (n > 9 && strcmp(name + n - 9, "/data.pkl") == 0);
 }
 
-/* First local header of a zip: is its entry name .../data.pkl? */
-static int zip_first_is_torch(const uint8_t *h, size_t n)
+static int npy_entry(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && strcmp(name + n - 4, ".npy") == 0;
+}
+
+/* Zips that are a format of their own, not archives of weight files (lb_archive.h). */
+typedef struct zip_kind {
+    const char *format;             /* the lb_format that reads the whole zip, once registered */
+    const char *what;               /* for the message until then */
+    int all;                        /* 1: every entry must match; 0: any entry */
+    int (*match)(const char *entry);
+} zip_kind;
+
+static const zip_kind zip_kinds[] = {
+    { "pytorch", "PyTorch zip checkpoint", 0, lb_archive_torch_entry },  /* torch.save */
+    { "numpy",   "NumPy .npz archive",     1, npy_entry },               /* numpy.savez */
+};
+#define N_ZIP_KINDS (sizeof zip_kinds / sizeof *zip_kinds)
+
+/* First local header of a zip: does its entry name look like one of zip_kinds? */
+static int zip_first_is_kind(const uint8_t *h, size_t n)
 {
     if (n < 30) return 0;
     size_t len = lb_ld16(h + 26);
@@ -83,14 +103,16 @@ static int zip_first_is_torch(const uint8_t *h, size_t n)
     char name[MAX_NAME];
     memcpy(name, h + 30, len);
     name[len] = 0;
-    return lb_archive_torch_entry(name);
+    for (size_t k = 0; k < N_ZIP_KINDS; k++)
+        if (zip_kinds[k].match(name)) return 1;
+    return 0;
 }
 
 int lb_archive_bid(const uint8_t *h, size_t n, uint64_t size)
 {
     (void)size;
     if (n >= 4 && memcmp(h, "PK\3\4", 4) == 0)
-        return zip_first_is_torch(h, n) ? LB_ARCHIVE_BID_TORCH_ZIP : LB_ARCHIVE_BID;
+        return zip_first_is_kind(h, n) ? LB_ARCHIVE_BID_ZIP_FORMAT : LB_ARCHIVE_BID;
     if (n >= 4 && memcmp(h, "PK\5\6", 4) == 0) return LB_ARCHIVE_BID;       /* empty zip */
     if (n >= 6 && memcmp(h, "7z\xbc\xaf\x27\x1c", 6) == 0) return LB_ARCHIVE_BID;
     if (n >= 6 && memcmp(h, "\xfd" "7zXZ\0", 6) == 0) return LB_ARCHIVE_BID;
@@ -757,13 +779,21 @@ static int open_sharded(arc *A, lb_model *m, ent *ix)
 
 /* ---- selection ----------------------------------------------------------------- */
 
-/* The PyTorch rule (lb_archive.h): a zip holding data.pkl is a torch.save checkpoint.
- * When a "pytorch" format is registered it gets the whole file; until then, refuse. */
-static const ent *archive_torch_zip(const arc *A)
+/* The zip-format rule (lb_archive.h): is this zip a torch.save checkpoint or an .npz?
+ * Returns the kind and, in *hit, the entry that shows it. */
+static const zip_kind *zip_format(const arc *A, const ent **hit)
 {
-    if (!A->is_zip) return NULL;
-    for (size_t i = 0; i < A->n; i++)
-        if (lb_archive_torch_entry(A->e[i].name)) return &A->e[i];
+    if (!A->is_zip || A->n == 0) return NULL;
+    for (size_t k = 0; k < N_ZIP_KINDS; k++) {
+        const zip_kind *z = &zip_kinds[k];
+        size_t matched = 0;
+        for (size_t i = 0; i < A->n; i++)
+            if (z->match(A->e[i].name)) {
+                if (!matched++) *hit = &A->e[i];
+                if (!z->all) return z;
+            }
+        if (z->all && matched == A->n) return z;
+    }
     return NULL;
 }
 
@@ -839,18 +869,18 @@ int lb_archive_open_with(lb_model *m, lb_src *src, const char *path, const lb_ar
     A.lim = lim ? *lim : cur_limits;
     A.err = err;
     int rc = list_pass(&A);
-    const ent *torch = rc ? NULL : archive_torch_zip(&A);
-    if (torch) {
-        const lb_format *pt = format_named("pytorch");
-        if (pt) {
+    const ent *hit = NULL;
+    const zip_kind *zk = rc ? NULL : zip_format(&A, &hit);
+    if (zk) {
+        const lb_format *f = format_named(zk->format);
+        if (f) {
             A.src = NULL;                    /* handed over whole */
             arc_free(&A);
-            m->format = pt->name;
-            return pt->open(m, src, path ? path : lb_src_name(src), err);
+            m->format = f->name;
+            return f->open(m, src, path ? path : lb_src_name(src), err);
         }
         rc = lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET,
-                        "PyTorch zip checkpoint (entry '%.200s'): reading those is not yet supported",
-                        torch->name);
+                        "%s (entry '%.200s'): reading those is not yet supported", zk->what, hit->name);
     }
     if (!rc) rc = pick(&A, m);
     if (stats) *stats = A.st;

@@ -17,11 +17,14 @@
  * registered format bids on (the archive format itself excluded: no nesting).
  * Entry names that are absolute or hold a ".." component make the whole archive refused.
  *
- * PyTorch rule: a zip with an entry "data.pkl" or "<dir>/data.pkl" is a torch.save
- * checkpoint, not an archive of weight files. The archive bid on such zips is only
- * LB_ARCHIVE_BID_TORCH_ZIP (so a PyTorch reader bidding higher wins), and open() hands the
- * file to a registered format named "pytorch" if there is one, else fails with
- * "PyTorch zip checkpoint (not yet supported)". See archive_torch_zip() in archive.c.
+ * Zip-format rule: some zips are a format of their own, not archives of weight files:
+ * a torch.save checkpoint (an entry "data.pkl" or "<dir>/data.pkl") and a NumPy .npz
+ * (every entry "*.npy"). The archive bid on a zip whose first entry looks like one is only
+ * LB_ARCHIVE_BID_ZIP_FORMAT (so a reader of that format bidding higher wins), and open()
+ * hands the whole file to a registered format named "pytorch" / "numpy" if there is one,
+ * else fails with "PyTorch zip checkpoint (entry '...'): reading those is not yet
+ * supported" (or "NumPy .npz archive ..."). The rules are the zip_kinds[] table in
+ * archive.c: one row per format.
  *
  * The model returned has the inner format's name ("safetensors", "gguf",
  * "safetensors-sharded"); its files are named "<archive path>/<entry name>". */
@@ -32,7 +35,7 @@
 
 #define LB_ARCHIVE_BID          50   /* zip, 7z, gzip, xz, zstd magic */
 #define LB_ARCHIVE_BID_TAR      40   /* a tar header with a valid checksum */
-#define LB_ARCHIVE_BID_TORCH_ZIP 10  /* a zip whose first entry is .../data.pkl */
+#define LB_ARCHIVE_BID_ZIP_FORMAT 10 /* a zip whose first entry is .../data.pkl or *.npy */
 
 typedef struct lb_archive_limits {
     uint64_t max_temp_bytes;  /* total bytes copied to temporary files per open (64 GiB) */

@@ -253,7 +253,7 @@ static void test_bid(void)
     memcpy(h + 30, "archive/data.pklxxxx", 20);
     CHECK(lb_archive_bid(h, 60, 100) == LB_ARCHIVE_BID, "zip with another first entry");
     lb_st16(h + 26, 16);
-    CHECK(lb_archive_bid(h, 60, 100) == LB_ARCHIVE_BID_TORCH_ZIP, "torch zip");
+    CHECK(lb_archive_bid(h, 60, 100) == LB_ARCHIVE_BID_ZIP_FORMAT, "torch zip");
     memset(h, 0, sizeof h);
     CHECK(lb_archive_bid(h, 512, 1024) == 0, "zero block claimed as tar");
     memcpy(h, "GGUF\3\0\0\0", 8);
@@ -708,7 +708,7 @@ static void test_hostile(void)
     }
     tap_end();
 
-    tap_begin("torch rule: zip with data.pkl is declined with a clear message");
+    tap_begin("zip-format rule: torch checkpoints and .npz are declined with a clear message");
     wfile tz[2] = { { NULL, "archive/data.pkl", "\x80\x02}q\x00.", 6 }, { NULL, "archive/data/0", st, stn } };
     CHECK(write_archive(tp("torch.zip"), "zip-store", tz, 2) == 0, "write");
     expect_fail(tp("torch.zip"), NULL, "PyTorch zip checkpoint", &e);
@@ -718,6 +718,16 @@ static void test_hostile(void)
         expect_fail(p, NULL, "PyTorch zip checkpoint", &e);
         printf("INFO pytorch_model.bin: %s\n", e.msg);
     }
+    if (shared) {
+        char p[2048];
+        snprintf(p, sizeof p, "%s/numpy/candle-test.npz", models);
+        expect_fail(p, NULL, "NumPy .npz archive (entry 'x.npy')", &e);
+    }
+    wfile mixed[2] = { { NULL, "x.npy", "\x93NUMPY", 6 }, { NULL, "model.safetensors", st, stn } };
+    CHECK(write_archive(tp("mixed.zip"), "zip", mixed, 2) == 0, "write");
+    lb_model *mm = NULL;
+    CHECK(lb_model_open(&mm, tp("mixed.zip"), &e) == LB_OK && mm->n_tensors == 1, "a zip with .npy and a model: %s", e.msg);
+    lb_model_close(mm);
     /* the same entries in a tar are not a torch zip: no model there */
     CHECK(write_archive(tp("torch.tar"), "pax", tz, 1) == 0, "write");
     expect_fail(tp("torch.tar"), NULL, "no model file", &e);
