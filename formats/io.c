@@ -159,10 +159,12 @@ int lb_src_tmpfile(lb_src **out, const char *name, lb_err *err)
 {
     *out = NULL;
     int fd = tmp_fd();
-    if (fd < 0)
+    if (fd < 0) {
+        int e = errno;
+        const char *dir = getenv("TMPDIR");
         return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "cannot create a temporary file in '%s': %s",
-                          getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-                          strerror(errno));
+                          dir && *dir ? dir : "/tmp", strerror(e));
+    }
     lb_src *s = calloc(1, sizeof *s);
     char *nm = strdup(name ? name : "<temporary>");
     if (!s || !nm) {

@@ -39,7 +39,8 @@ enum lb_src_kind { LB_SRC_FILE = 1, LB_SRC_MEM = 2, LB_SRC_SUB = 3, LB_SRC_TMP =
 int  lb_src_kind(const lb_src *s);
 /* A read-only window [off, off+size) of parent, zero copy (LB_EFORMAT if it does not fit).
  * Sources are refcounted: the window holds a reference, so the parent may be closed
- * before it. A window of a memory source has a memptr. */
+ * before it (the count is not atomic: open and close sources from one thread; reads may
+ * run in parallel). A window of a memory source has a memptr. */
 int  lb_src_sub(lb_src **out, lb_src *parent, uint64_t off, uint64_t size, const char *name,
                 lb_err *err);
 /* An empty temporary file in $TMPDIR (default /tmp), unlinked at once, so it vanishes
