@@ -791,7 +791,7 @@ static void test_corpus(void)
         { "single.zip", 2, NULL }, { "stored.zip", 2, NULL }, { "single.7z", 2, NULL },
         { "single.safetensors.zst", 2, NULL }, { "sharded.tar.gz", 2, NULL },
         { "evil.tar", 0, "unsafe name" }, { "none.zip", 0, "no model file" },
-        { "torch.zip", 0, "PyTorch zip checkpoint" },
+        { "torch.zip", 0, "PyTorch zip checkpoint" }, { "numpy.npz", 0, "NumPy .npz archive" },
     };
     tap_begin("corpus: seed archives open as expected");
     for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
