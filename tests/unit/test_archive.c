@@ -633,6 +633,20 @@ static void test_hostile(void)
     }
     tap_end();
 
+    tap_begin("no usable $TMPDIR: an i/o error naming it");
+    {
+        char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+        setenv("TMPDIR", "/nonexistent-lowbit-dir", 1);
+        CHECK(write_archive(tp("t1.tgz"), "pax-gz", &one, 1) == 0, "write");
+        lb_model *tm = NULL;
+        int rc = lb_model_open(&tm, tp("t1.tgz"), &e);
+        lb_model_close(tm);
+        CHECK(rc == LB_EIO && strstr(e.msg, "/nonexistent-lowbit-dir"), "rc %d: %s", rc, e.msg);
+        if (old) setenv("TMPDIR", old, 1); else unsetenv("TMPDIR");
+        free(old);
+    }
+    tap_end();
+
     tap_begin("hostile: entry beyond the temporary-copy cap (declared size checked first)");
     lb_archive_limits lim = lb_archive_default_limits();
     lim.max_temp_bytes = 100000;
