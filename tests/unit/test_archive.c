@@ -657,6 +657,15 @@ static void test_hostile(void)
         lb_model_close(cm);
         CHECK(rc == LB_EFORMAT && strstr(e.msg, "100000-byte cap"), "rc %d: %s", rc, e.msg);
         CHECK(cs.copied_bytes == 0, "copied %llu bytes before refusing", (unsigned long long)cs.copied_bytes);
+        /* the process-wide limits are what lb_model_open uses */
+        lb_archive_set_limits(&lim);
+        rc = lb_model_open(&cm, tp("cap.tgz"), &e);
+        lb_model_close(cm);
+        CHECK(rc == LB_EFORMAT && strstr(e.msg, "100000-byte cap"), "set_limits ignored: rc %d %s", rc, e.msg);
+        lb_archive_set_limits(NULL);
+        rc = lb_model_open(&cm, tp("cap.tgz"), &e);
+        lb_model_close(cm);
+        CHECK(rc == LB_OK, "defaults not restored: %s", e.msg);
     } else {
         CHECK(1, "no shared models");
     }
