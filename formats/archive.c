@@ -90,7 +90,7 @@ typedef struct zip_kind {
 
 static const zip_kind zip_kinds[] = {
     { "pytorch", "PyTorch zip checkpoint", 0, lb_archive_torch_entry },  /* torch.save */
-    { "numpy",   "NumPy .npz archive",     1, npy_entry },               /* numpy.savez */
+    { "npz",     "NumPy .npz archive",     1, npy_entry },               /* numpy.savez */
 };
 #define N_ZIP_KINDS (sizeof zip_kinds / sizeof *zip_kinds)
 

@@ -21,7 +21,7 @@
  * a torch.save checkpoint (an entry "data.pkl" or "<dir>/data.pkl") and a NumPy .npz
  * (every entry "*.npy"). The archive bid on a zip whose first entry looks like one is only
  * LB_ARCHIVE_BID_ZIP_FORMAT (so a reader of that format bidding higher wins), and open()
- * hands the whole file to a registered format named "pytorch" / "numpy" if there is one,
+ * hands the whole file to a registered format named "pytorch" / "npz" if there is one,
  * else fails with "PyTorch zip checkpoint (entry '...'): reading those is not yet
  * supported" (or "NumPy .npz archive ..."). The rules are the zip_kinds[] table in
  * archive.c: one row per format.
