@@ -25,8 +25,8 @@ extern const lb_qkernel lb_qk_q4_0, lb_qk_q4_1, lb_qk_q5_0, lb_qk_q5_1, lb_qk_q8
 extern const lb_qkernel lb_qk_iq4_nl, lb_qk_iq4_xs;
 extern const lb_qkernel lb_qk_tq1_0, lb_qk_tq2_0;
 extern const lb_qkernel lb_qk_mxfp4;
-/* k-quants, defined in kquants.c (part 2 of the kernels issue, another branch):
- * lb_qk_q2_K lb_qk_q3_K lb_qk_q4_K lb_qk_q5_K lb_qk_q6_K. */
+/* k-quants: kernels in kquants.c, rows in kquants_rows.c. */
+extern const lb_qkernel lb_qk_q2_K, lb_qk_q3_K, lb_qk_q4_K, lb_qk_q5_K, lb_qk_q6_K;
 
 /* Round to nearest, ties to even, for |v| < 2^22: adding 1.5 * 2^23 pushes the
  * fraction out of the mantissa, and the FPU's rounding does the rest. */

@@ -15,15 +15,11 @@ static const lb_qkernel *const table[LB_GGML_TYPE_COUNT] = {
     [LB_Q5_0]   = &lb_qk_q5_0,
     [LB_Q5_1]   = &lb_qk_q5_1,
     [LB_Q8_0]   = &lb_qk_q8_0,
-    /* ---- k-quants: rows defined in quantize/kquants.c (kernels issue, part 2, another
-     * branch). Uncomment these five lines, and the declarations in qimpl.h, when it
-     * lands:
     [LB_Q2_K]   = &lb_qk_q2_K,
     [LB_Q3_K]   = &lb_qk_q3_K,
     [LB_Q4_K]   = &lb_qk_q4_K,
     [LB_Q5_K]   = &lb_qk_q5_K,
     [LB_Q6_K]   = &lb_qk_q6_K,
-     * ---- end of k-quant slots */
     [LB_IQ4_NL] = &lb_qk_iq4_nl,
     [LB_IQ4_XS] = &lb_qk_iq4_xs,
     [LB_TQ1_0]  = &lb_qk_tq1_0,
