@@ -4,7 +4,7 @@
 #include "lb_kquants.h"
 #include "qimpl.h"
 
-#define KROW(t, nm, sz) { t, nm, 256, sz, lb_quantize_##nm, lb_dequantize_##nm, 1, 0 }
+#define KROW(t, nm, sz) { t, #nm, 256, sz, lb_quantize_##nm, lb_dequantize_##nm, 1, 0 }
 
 const lb_qkernel lb_qk_q2_K = KROW(LB_Q2_K, q2_K, 84);
 const lb_qkernel lb_qk_q3_K = KROW(LB_Q3_K, q3_K, 110);
