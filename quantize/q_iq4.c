@@ -25,10 +25,12 @@ const int8_t lbq_iq4nl_values[16] = { -127, -104, -83, -65, -49, -35, -22, -10,
 #define NTRY 7
 #define QK_XS 256
 
-_Static_assert(2 + GROUP / 2 == 18, "iq4_nl block is 18 bytes");
-_Static_assert(2 + 2 + QK_XS / 64 + QK_XS / 2 == 136, "iq4_xs block is 136 bytes");
-
-enum { IQ4_NL_SZ = 18, IQ4_XS_SZ = 136 };
+enum {
+    IQ4_NL_SZ = 2 + GROUP / 2,                  /* d, qs[16] */
+    IQ4_XS_SZ = 2 + 2 + QK_XS / 64 + QK_XS / 2  /* d, scales_h, scales_l[4], qs[128] */
+};
+_Static_assert(IQ4_NL_SZ == 18 && IQ4_NL_SZ * 8 * 2 == 9 * GROUP, "iq4_nl: 18 bytes, 4.5 bpw");
+_Static_assert(IQ4_XS_SZ == 136 && IQ4_XS_SZ * 8 * 4 == 17 * QK_XS, "iq4_xs: 136 bytes, 4.25 bpw");
 
 /* Group weights (see above) into w[0..32). */
 static void group_weights(float *w, const float *x, const float *qw, float sigma2)

@@ -4,7 +4,7 @@
  *   Q8_0  34 B = 8.5 bpw : f16 d | int8 q[32]                  x = q * d
  *   Q4_0  18 B = 4.5 bpw : f16 d | u8 qs[16]                   x = (nib - 8) * d
  *   Q4_1  20 B = 5.0 bpw : f16 d | f16 m | u8 qs[16]           x = nib * d + m
- *   Q5_0  22 B = 5.5 bpw : f16 d | u32 qh | u8 qs[16]          x = (nib | hi << 4) - 16) * d
+ *   Q5_0  22 B = 5.5 bpw : f16 d | u32 qh | u8 qs[16]          x = ((nib | hi << 4) - 16) * d
  *   Q5_1  24 B = 6.0 bpw : f16 d | f16 m | u32 qh | u8 qs[16]  x = (nib | hi << 4) * d + m
  * qs[j] holds element j in its low nibble and element j + 16 in its high nibble; bit j
  * of qh is the fifth bit of element j (j = 0..31).
@@ -18,13 +18,20 @@
 
 #define QK 32
 
-_Static_assert(2 + QK == 34, "q8_0 block is 34 bytes");
-_Static_assert(2 + QK / 2 == 18, "q4_0 block is 18 bytes");
-_Static_assert(2 + 2 + QK / 2 == 20, "q4_1 block is 20 bytes");
-_Static_assert(2 + 4 + QK / 2 == 22, "q5_0 block is 22 bytes");
-_Static_assert(2 + 2 + 4 + QK / 2 == 24, "q5_1 block is 24 bytes");
-
-enum { Q8_0_SZ = 34, Q4_0_SZ = 18, Q4_1_SZ = 20, Q5_0_SZ = 22, Q5_1_SZ = 24 };
+/* Bytes per block from the layout, pinned to ggml's sizes and to the bits per weight
+ * (bytes * 8 / 32 values) in the table above. */
+enum {
+    Q8_0_SZ = 2 + QK,         /* d, q[32] */
+    Q4_0_SZ = 2 + QK / 2,     /* d, qs[16] */
+    Q4_1_SZ = 2 + 2 + QK / 2, /* d, m, qs[16] */
+    Q5_0_SZ = 2 + 4 + QK / 2, /* d, qh, qs[16] */
+    Q5_1_SZ = 2 + 2 + 4 + QK / 2
+};
+_Static_assert(Q8_0_SZ == 34 && Q8_0_SZ * 8 * 2 == 17 * QK, "q8_0: 34 bytes, 8.5 bpw");
+_Static_assert(Q4_0_SZ == 18 && Q4_0_SZ * 8 * 2 == 9 * QK, "q4_0: 18 bytes, 4.5 bpw");
+_Static_assert(Q4_1_SZ == 20 && Q4_1_SZ * 8 == 5 * QK, "q4_1: 20 bytes, 5.0 bpw");
+_Static_assert(Q5_0_SZ == 22 && Q5_0_SZ * 8 * 2 == 11 * QK, "q5_0: 22 bytes, 5.5 bpw");
+_Static_assert(Q5_1_SZ == 24 && Q5_1_SZ * 8 == 6 * QK, "q5_1: 24 bytes, 6.0 bpw");
 
 /* ---- packing ------------------------------------------------------------------ */
 
@@ -204,7 +211,7 @@ static void q8_0_dequantize(const void *src, float *dst, int64_t n)
     const uint8_t *b = src;
     for (int64_t i = 0; i < n / QK; i++, b += Q8_0_SZ, dst += QK) {
         const float d = lbq_ld_f16(b);
-        for (int j = 0; j < QK; j++) dst[j] = (int8_t)b[2 + j] * d;
+        for (int j = 0; j < QK; j++) dst[j] = lbq_s8(b[2 + j]) * d;
     }
 }
 

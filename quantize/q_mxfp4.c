@@ -16,9 +16,8 @@
 
 #define QK 32
 
-_Static_assert(1 + QK / 2 == 17, "mxfp4 block is 17 bytes");
-
-enum { MXFP4_SZ = 17 };
+enum { MXFP4_SZ = 1 + QK / 2 }; /* e, qs[16] */
+_Static_assert(MXFP4_SZ == 17 && MXFP4_SZ * 8 * 4 == 17 * QK, "mxfp4: 17 bytes, 4.25 bpw");
 
 static const int8_t fp4_values[16] = { 0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12 };
 
@@ -31,17 +30,23 @@ static float e8m0_half(uint8_t e)
     return f;
 }
 
-/* Code of least |T[i] * d - x|, the first one on ties. scaled[i] = T[i] * d, computed
- * once per block (the same products the reference forms for every value). */
-static unsigned best_code(float x, const float *scaled)
+/* Codes of least |T[i] * d - x| for the two values sharing a byte, the first code on
+ * ties. scaled[i] = T[i] * d, computed once per block (the same products the reference
+ * forms for every value). Two independent searches in one loop, written as selects,
+ * keep the pipeline busy without unpredictable branches. */
+static uint8_t best_code_pair(float x0, float x1, const float *scaled)
 {
-    unsigned best = 0;
-    float best_err = fabsf(scaled[0] - x);
+    unsigned c0 = 0, c1 = 0;
+    float e0 = fabsf(scaled[0] - x0), e1 = fabsf(scaled[0] - x1);
     for (unsigned i = 1; i < 16; i++) {
-        float err = fabsf(scaled[i] - x);
-        if (err < best_err) { best = i; best_err = err; }
+        float a = fabsf(scaled[i] - x0), b = fabsf(scaled[i] - x1);
+        int b0 = a < e0, b1 = b < e1;
+        c0 = b0 ? i : c0;
+        e0 = b0 ? a : e0;
+        c1 = b1 ? i : c1;
+        e1 = b1 ? b : e1;
     }
-    return best;
+    return (uint8_t)(c0 | c1 << 4);
 }
 
 static void mxfp4_block(const float *x, uint8_t *b)
@@ -54,8 +59,7 @@ static void mxfp4_block(const float *x, uint8_t *b)
     float scaled[16];
     for (int i = 0; i < 16; i++) scaled[i] = fp4_values[i] * d;
     b[0] = e;
-    for (int j = 0; j < QK / 2; j++)
-        b[1 + j] = (uint8_t)(best_code(x[j], scaled) | best_code(x[j + QK / 2], scaled) << 4);
+    for (int j = 0; j < QK / 2; j++) b[1 + j] = best_code_pair(x[j], x[j + QK / 2], scaled);
 }
 
 static size_t mxfp4_quantize(const float *src, void *dst, int64_t nrows, int64_t n_per_row,

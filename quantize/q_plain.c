@@ -13,8 +13,12 @@ static size_t f32_quantize(const float *src, void *dst, int64_t nrows, int64_t n
 {
     (void)imatrix;
     int64_t n = nrows * n_per_row;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(dst, src, (size_t)n * 4); /* the host order is the file order */
+#else
     uint8_t *out = dst;
     for (int64_t i = 0; i < n; i++) lb_stf32(out + 4 * i, src[i]);
+#endif
     return (size_t)n * 4;
 }
 

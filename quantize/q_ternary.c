@@ -18,10 +18,12 @@
 
 #define QK 256
 
-_Static_assert(QK / 4 + 2 == 66, "tq2_0 block is 66 bytes");
-_Static_assert((QK - 4 * QK / 64) / 5 + QK / 64 + 2 == 54, "tq1_0 block is 54 bytes");
-
-enum { TQ1_SZ = 54, TQ2_SZ = 66 };
+enum {
+    TQ2_SZ = QK / 4 + 2,                              /* qs[64], d */
+    TQ1_SZ = (QK - 4 * QK / 64) / 5 + QK / 64 + 2     /* qs[48], qh[4], d */
+};
+_Static_assert(TQ2_SZ == 66 && TQ2_SZ * 8 * 16 == 33 * QK, "tq2_0: 66 bytes, 2.0625 bpw");
+_Static_assert(TQ1_SZ == 54 && TQ1_SZ * 8 * 16 == 27 * QK, "tq1_0: 54 bytes, 1.6875 bpw");
 
 static float block_absmax(const float *x)
 {

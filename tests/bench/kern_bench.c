@@ -12,6 +12,7 @@
 #include "kern_data.h"
 #include "lb_metrics.h"
 #include "lb_quant.h"
+#include "tap.h"
 
 #define MIN_SECONDS 0.12
 
@@ -69,8 +70,7 @@ static double rmse_of(const ctx *c)
 int main(void)
 {
     kd_list sets = { 0 };
-    const char *shared = getenv("LOWBIT_SHARED");
-    int nreal = kd_real(&sets, shared && *shared ? shared : NULL, 256);
+    int nreal = kd_real(&sets, tap_shared(), 256);
     if (!nreal) kd_synth_heavy(&sets, 256, 4096, 5);
     int64_t n = 0;
     for (int i = 0; i < sets.n; i++) n += sets.v[i].nrows * sets.v[i].ncols;

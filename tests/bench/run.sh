@@ -20,7 +20,7 @@ fi
 make -s "$BUILD/libquantize.a" "$BUILD/libformats.a" || exit 1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lowbit-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-$CC -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -ffp-contract=off -Iformats -Iquantize -Itests/interop \
+$CC -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -ffp-contract=off -Iformats -Iquantize -Itests/interop -Itests/unit \
   -I"$ref/src/ggml/include" -o "$tmp/kern_bench" tests/bench/kern_bench.c \
   "$BUILD/libquantize.a" "$BUILD/libformats.a" -L"$libdir" -l:libggml-base.so -Wl,-rpath,"$libdir" -lpthread -lm \
   || exit 1

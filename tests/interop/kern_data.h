@@ -91,8 +91,9 @@ static inline void kd_synth_heavy(kd_list *l, int64_t nrows, int64_t ncols, uint
 }
 
 /* Edge rows, 256 wide (every block size divides 256): all zero, constants, one huge
- * outlier, denormals, +-65504, a mix of tiny and huge, a sparse row. */
-enum { KD_EDGE_ROWS = 10 };
+ * outlier, denormals, +-65504, a mix of tiny and huge, a sparse row, and non-finite
+ * values (NaN, +-Inf, and a 1e30 outlier beyond f16 range). */
+enum { KD_EDGE_ROWS = 14 };
 static inline void kd_synth_edge(kd_list *l)
 {
     const int64_t n = 256;
@@ -110,6 +111,10 @@ static inline void kd_synth_edge(kd_list *l)
         s->x[7 * n + j] = (j % 50 == 3) ? g : 0.0f;                /* sparse */
         s->x[8 * n + j] = (float)(g * 1e-30);                      /* tiny normals */
         s->x[9 * n + j] = (j < 128) ? -65504.0f : 1e-3f * g;       /* half saturated */
+        s->x[10 * n + j] = j == 5 ? (float)NAN : g;                /* one NaN */
+        s->x[11 * n + j] = j == 40 ? (float)INFINITY : g;          /* +Inf */
+        s->x[12 * n + j] = j == 250 ? -(float)INFINITY : g;        /* -Inf */
+        s->x[13 * n + j] = j == 0 ? 1e30f : j == 255 ? (float)NAN : 1e-3f * g;
     }
 }
 

@@ -8,12 +8,13 @@
 
 #include "kern_data.h"
 #include "lb_quant.h"
+#include "tap.h"
 
 int main(void)
 {
     kd_list sets = { 0 };
-    const char *shared = getenv("LOWBIT_SHARED");
-    if (shared && *shared) {
+    const char *shared = tap_shared();
+    if (shared) {
         char path[1024];
         int maxrows = 16;
         snprintf(path, sizeof path, "%s/models/hf/peft-gpt2-lora/adapter_model.safetensors", shared);

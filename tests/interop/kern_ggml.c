@@ -19,6 +19,7 @@
 #include "lb_dtype.h"
 #include "lb_metrics.h"
 #include "lb_quant.h"
+#include "tap.h"
 
 static int failures;
 
@@ -105,12 +106,12 @@ static void run_set(tally *ta, const lb_qkernel *k, const kd_set *s, int weighte
 int main(void)
 {
     kd_list sets = { 0 };
-    const char *shared = getenv("LOWBIT_SHARED");
-    if (shared && !*shared) shared = NULL;
+    const char *shared = tap_shared(); /* LOWBIT_SHARED, or NULL when ../shared is absent */
     int nreal = kd_real(&sets, shared, 64);
     if (!nreal) printf("SKIP kern-real-rows: ../shared/models not found (LOWBIT_SHARED unset): synthetic rows only\n");
     kd_synth_heavy(&sets, 48, 1024, 7);
     kd_synth_heavy(&sets, 16, 4096, 8);
+    kd_synth_heavy(&sets, 8, 96, 9); /* not a multiple of 256: 32-block types only */
     kd_synth_edge(&sets);
     int64_t nvals = 0;
     for (int i = 0; i < sets.n; i++) nvals += sets.v[i].nrows * sets.v[i].ncols;

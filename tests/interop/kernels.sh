@@ -16,7 +16,7 @@ trap 'rm -rf "$tmp"' EXIT
 CC=${CC:-cc}
 # CFLAGS from the environment (make asan passes sanitizer flags) apply here too, so the
 # programs link with sanitized libraries.
-cflags="-std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -ffp-contract=off -fno-fast-math -I$root/formats -I$root/quantize -I$root/tests/interop ${CFLAGS:-}"
+cflags="-std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -ffp-contract=off -fno-fast-math -I$root/formats -I$root/quantize -I$root/tests/interop -I$root/tests/unit ${CFLAGS:-}"
 libs_of() { echo "$1/libquantize.a $1/libformats.a -lpthread -lm"; }
 
 for l in libquantize.a libformats.a; do
