@@ -1,12 +1,14 @@
 /* llama_run.c: drive the real llama.cpp for interop tests (tests/interop/quantize.sh).
  *
  *   llama_run gen MODEL N PROMPT         greedy continuation of PROMPT, N tokens, to stdout
- *   llama_run kld REF CAND CTX TEXT      mean KL divergence of CAND's next-token
+ *   llama_run kld REF CTX TEXT CAND...   mean KL divergence of each CAND's next-token
  *                                        distributions from REF's over TEXT, in
- *                                        independent CTX-token windows (BOS first)
+ *                                        independent CTX-token windows (BOS first);
+ *                                        one line per CAND: "CAND kld K positions N ..."
  *   llama_run quant IN OUT FTYPE [IMATRIX]   llama_model_quantize (imatrix read with
  *                                        lowbit's reader, passed as llama.cpp's C array)
  *   llama_run load MODEL                 load, decode one token, check logits finite
+ *   llama_run mkimatrix MODEL OUT.dat    random positive importance weights (legacy .dat)
  * Exit 0 on success, 1 on failure (message on stderr). */
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +17,8 @@
 
 #include "ggml-backend.h"
 #include "lb_imatrix.h"
+#include "lb_le.h"
+#include "lb_model.h"
 #include "llama.h"
 
 static void quiet_log(enum ggml_log_level level, const char *text, void *ud)
@@ -125,7 +129,8 @@ static void log_softmax(const float *x, double *out, int n)
     for (int i = 0; i < n; i++) out[i] = (double)x[i] - ls;
 }
 
-static int cmd_kld(const char *ref, const char *cand, int ctx, const char *textfile)
+/* KLD of each candidate against one reference (the reference is evaluated once). */
+static int cmd_kld(const char *ref, int ctx, const char *textfile, char **cands, int n_cands)
 {
     FILE *f = fopen(textfile, "rb");
     if (!f) return 1;
@@ -133,23 +138,31 @@ static int cmd_kld(const char *ref, const char *cand, int ctx, const char *textf
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = 0;
-    int ra, va, rb, vb;
+    int ra, va;
     float *a = window_logits(ref, text, ctx, &ra, &va);
-    float *b = window_logits(cand, text, ctx, &rb, &vb);
-    if (!a || !b || ra != rb || va != vb) { fprintf(stderr, "llama_run: logits differ in shape\n"); return 1; }
-    double *p = malloc(sizeof *p * (size_t)va), *q = malloc(sizeof *q * (size_t)va), sum = 0, maxabs = 0;
-    int same_top = 0;
-    for (int r = 0; r < ra; r++) {
-        const float *x = a + (size_t)r * (size_t)va, *y = b + (size_t)r * (size_t)va;
-        log_softmax(x, p, va);
-        log_softmax(y, q, va);
-        double k = 0;
-        for (int i = 0; i < va; i++) k += exp(p[i]) * (p[i] - q[i]);
-        sum += k;
-        same_top += argmax(x, va) == argmax(y, va);
-        for (int i = 0; i < va; i++) if (fabs((double)x[i] - y[i]) > maxabs) maxabs = fabs((double)x[i] - y[i]);
+    if (!a) return 1;
+    double *p = malloc(sizeof *p * (size_t)va), *q = malloc(sizeof *q * (size_t)va);
+    for (int c = 0; c < n_cands; c++) {
+        int rb, vb;
+        float *b = window_logits(cands[c], text, ctx, &rb, &vb);
+        if (!b || ra != rb || va != vb) { fprintf(stderr, "llama_run: logits differ in shape\n"); return 1; }
+        double sum = 0, maxabs = 0;
+        int same_top = 0;
+        for (int r = 0; r < ra; r++) {
+            const float *x = a + (size_t)r * (size_t)va, *y = b + (size_t)r * (size_t)va;
+            log_softmax(x, p, va);
+            log_softmax(y, q, va);
+            double k = 0;
+            for (int i = 0; i < va; i++) k += exp(p[i]) * (p[i] - q[i]);
+            sum += k;
+            same_top += argmax(x, va) == argmax(y, va);
+            for (int i = 0; i < va; i++) if (fabs((double)x[i] - y[i]) > maxabs) maxabs = fabs((double)x[i] - y[i]);
+        }
+        printf("%s kld %.8f positions %d same_top %.4f max_abs_logit_diff %.6f\n", cands[c], sum / ra, ra,
+               (double)same_top / ra, maxabs);
+        free(b);
     }
-    printf("kld %.8f positions %d same_top %.4f max_abs_logit_diff %.6f\n", sum / ra, ra, (double)same_top / ra, maxabs);
+    free(a); free(p); free(q);
     return 0;
 }
 
@@ -172,6 +185,38 @@ static int cmd_quant(const char *in, const char *out, int ftype, const char *ima
     lb_imatrix_free(im);
     if (rc) fprintf(stderr, "llama_run: llama_model_quantize failed (%u)\n", rc);
     return rc ? 1 : 0;
+}
+
+/* A legacy .dat importance matrix with random positive weights for every matrix of a
+ * model (deterministic), so both quantizers can be run with the same one. */
+static int cmd_mkimatrix(const char *model, const char *out)
+{
+    lb_model *m;
+    lb_err e;
+    if (lb_model_open(&m, model, &e)) return 1;
+    FILE *f = fopen(out, "wb");
+    if (!f) return 1;
+    uint8_t b[4];
+    int32_t n = 0;
+    for (size_t i = 0; i < m->n_tensors; i++) n += m->tensors[i].ndim == 2;
+    lb_st32(b, (uint32_t)n); fwrite(b, 4, 1, f);
+    uint64_t x = 12345;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const lb_tensor *t = &m->tensors[i];
+        if (t->ndim != 2) continue;
+        lb_st32(b, (uint32_t)strlen(t->name)); fwrite(b, 4, 1, f);
+        fwrite(t->name, 1, strlen(t->name), f);
+        lb_st32(b, 1); fwrite(b, 4, 1, f);                       /* ncall */
+        lb_st32(b, (uint32_t)t->shape[1]); fwrite(b, 4, 1, f);   /* values per row */
+        for (uint64_t c = 0; c < t->shape[1]; c++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            lb_stf32(b, (float)exp(2.0 * ((double)(x >> 11) / 9007199254740992.0) - 1.0));
+            fwrite(b, 4, 1, f);
+        }
+    }
+    fclose(f);
+    lb_model_close(m);
+    return 0;
 }
 
 static int cmd_load(const char *path)
@@ -200,9 +245,10 @@ int main(int argc, char **argv)
     llama_backend_init();
     int rc = 2;
     if (argc == 5 && !strcmp(argv[1], "gen")) rc = cmd_gen(argv[2], atoi(argv[3]), argv[4]);
-    else if (argc == 6 && !strcmp(argv[1], "kld")) rc = cmd_kld(argv[2], argv[3], atoi(argv[4]), argv[5]);
+    else if (argc >= 6 && !strcmp(argv[1], "kld")) rc = cmd_kld(argv[2], atoi(argv[3]), argv[4], argv + 5, argc - 5);
     else if ((argc == 5 || argc == 6) && !strcmp(argv[1], "quant")) rc = cmd_quant(argv[2], argv[3], atoi(argv[4]), argc == 6 ? argv[5] : NULL);
     else if (argc == 3 && !strcmp(argv[1], "load")) rc = cmd_load(argv[2]);
+    else if (argc == 4 && !strcmp(argv[1], "mkimatrix")) rc = cmd_mkimatrix(argv[2], argv[3]);
     else fprintf(stderr, "usage: llama_run gen|kld|quant|load ...\n");
     llama_backend_free();
     return rc;
