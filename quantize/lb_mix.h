@@ -41,7 +41,7 @@ typedef struct lb_mix_name {
 /* Every name llama-quantize 0.4.0 accepts, in its order; returns the count. */
 size_t lb_mix_names(const lb_mix_name **list);
 /* Look a TYPE up as llama-quantize does: case-insensitive name, or a decimal ftype id
- * ("15"); NULL if unknown. */
+ * ("15": the first entry with that id, which for 12/15/17 is the alias); NULL if unknown. */
 const lb_mix_name *lb_mix_find(const char *s);
 /* "Q1_0, Q2_0, Q4_0, ..." (aliases and COPY included) into buf; returns buf. */
 const char *lb_mix_valid_names(char *buf, size_t n);
@@ -134,6 +134,13 @@ typedef struct lb_mix_result {
 int  lb_mix_plan(lb_mix_result **out, const lb_tensor *t, size_t n, const lb_mix_hparams *hp,
                  const lb_mix_opts *o, lb_err *err);
 void lb_mix_result_free(lb_mix_result *r);   /* NULL is a no-op */
+
+/* The same for an opened model: lb_mix_hparams_get, then lb_mix_plan over its tensors. */
+int  lb_mix_plan_model(lb_mix_result **out, const lb_model *m, const lb_mix_opts *o, lb_err *err);
+
+/* "25 q4_K, 5 q6_K, 9 f32": how many tensors of each output type, most frequent first
+ * (ties by type id); returns buf. */
+const char *lb_mix_summary(const lb_mix_result *r, char *buf, size_t n);
 
 /* The first tensor (in llama.cpp's order) that is quantizable and whose chosen type
  * needs an importance matrix: its index into t, or -1. */

@@ -64,8 +64,9 @@ const lb_mix_name *lb_mix_find(const char *s)
     if (!s || !*s) return NULL;
     for (size_t i = 0; i < N_MIX_NAMES; i++)
         if (strcasecmp(mix_names[i].name, s) == 0) return &mix_names[i];
-    /* a decimal ftype id; the first name with that id (aliases come after none of them
-     * except Q3_K, which llama-quantize also finds first for 12: keep its behaviour) */
+    /* a decimal ftype id: the first name with that id, as llama-quantize does (so 12 finds
+     * the alias Q3_K, 15 Q4_K, 17 Q5_K; 0 finds F32, not COPY). Unlike its stoi, trailing
+     * characters are refused. */
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -628,6 +629,19 @@ static int tensor_type(state *s, const tinfo *ti, int def, lb_mix_choice *c, lb_
 
 /* ---- planning ----------------------------------------------------------------------- */
 
+/* llama.cpp's model type 70B, the only size the rules look at: set by the architectures'
+ * hyperparameter loaders from the layer count (nextn layers not counted). */
+static int is_70b(const lb_mix_hparams *hp)
+{
+    uint32_t n = hp->n_layer - (hp->n_layer_nextn <= hp->n_layer ? hp->n_layer_nextn : 0);
+    if (!strcmp(hp->arch, "llama"))   /* 80 layers with GQA; 8 experts are Mixtral sizes */
+        return hp->n_expert != 8 && n == 80 && hp->n_head != hp->n_head_kv;
+    if (!strcmp(hp->arch, "deci") || !strcmp(hp->arch, "olmo") || !strcmp(hp->arch, "qwen2"))
+        return n == 80;
+    if (!strcmp(hp->arch, "jais2")) return n == 68;
+    return 0;
+}
+
 /* llama.cpp's order: by layer number (-1 first), then by name. */
 static int before(const lb_tensor *t, size_t a, size_t b)
 {
@@ -750,8 +764,7 @@ int lb_mix_plan(lb_mix_result **out, const lb_tensor *t, size_t n, const lb_mix_
     s.tied = 1;
     s.falcon = strcmp(hp->arch, "falcon") == 0;
     s.bailingmoe3 = strcmp(hp->arch, "bailingmoe3") == 0;
-    s.is_70b = strcmp(hp->arch, "llama") == 0 && hp->n_expert != 8 &&
-               hp->n_layer - hp->n_layer_nextn == 80 && hp->n_head != hp->n_head_kv;
+    s.is_70b = is_70b(hp);
     s.n_gqa = hp->n_head_kv ? hp->n_head / hp->n_head_kv : 0;
     s.n_ffn_down = s.n_ffn_gate = s.n_ffn_up = (int)hp->n_layer;
 
@@ -792,4 +805,32 @@ fail:
     free(s.ov);
     lb_mix_result_free(r);
     return rc;
+}
+
+int lb_mix_plan_model(lb_mix_result **out, const lb_model *m, const lb_mix_opts *o, lb_err *err)
+{
+    lb_mix_hparams hp;
+    *out = NULL;
+    LB_TRY(lb_mix_hparams_get(m, &hp, err));
+    return lb_mix_plan(out, m->tensors, m->n_tensors, &hp, o, err);
+}
+
+const char *lb_mix_summary(const lb_mix_result *r, char *buf, size_t n)
+{
+    size_t count[LB_TYPE_MAX] = { 0 }, len = 0;
+    if (!n) return buf;
+    buf[0] = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->t[i].type >= 0 && r->t[i].type < LB_TYPE_MAX) count[r->t[i].type]++;
+    for (;;) {
+        int best = -1;
+        for (int t = 0; t < LB_TYPE_MAX; t++)
+            if (count[t] && (best < 0 || count[t] > count[best])) best = t;
+        if (best < 0) break;
+        int w = snprintf(buf + len, n - len, "%s%zu %s", len ? ", " : "", count[best], tname(best));
+        if (w < 0 || (size_t)w >= n - len) break;
+        len += (size_t)w;
+        count[best] = 0;
+    }
+    return buf;
 }
