@@ -46,6 +46,14 @@ typedef void (*lb_qrun_progress)(size_t tensor, uint64_t bytes_in, void *ctx);
 int lb_qrun(lb_model *in, const lb_mix_result *plan, lb_out *out, const lb_qrun_opts *o,
             lb_qreport *rep, lb_qrun_progress progress, void *ctx, lb_err *err);
 
+/* Receives a tensor's output blocks in order: n bytes starting at byte `at` of the tensor. */
+typedef int (*lb_qrun_sink)(void *ctx, const void *data, size_t n, uint64_t at, lb_err *err);
+
+/* Quantize one tensor exactly as lb_qrun would (same chunks, same bytes), handing the
+ * blocks to sink (lowbit-verify derived re-derives files this way). */
+int lb_qrun_tensor(lb_model *in, const lb_tensor *t, int type, const lb_imatrix *im, int nthreads,
+                   lb_qrun_sink sink, void *ctx, lb_metrics *m, lb_err *err);
+
 /* Quantize one tensor to `type` in memory and return the metrics only. */
 int lb_qrun_measure(lb_model *in, const lb_tensor *t, int type, const lb_imatrix *im, int nthreads,
                     uint64_t chunk_bytes, lb_metrics *m, lb_err *err);

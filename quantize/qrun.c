@@ -73,6 +73,8 @@ typedef struct job {
     int             nthreads, allow_nonfinite;
     uint64_t        chunk_bytes;
     lb_writer      *wr;            /* NULL: measure only */
+    lb_qrun_sink    sink;          /* or: hand the output blocks to a callback */
+    void           *sink_ctx;
     srchash        *hash;
     lb_metrics     *m;
     bufs           *b;
@@ -130,6 +132,7 @@ static int run_tensor(job *j, lb_err *err)
             lb_metrics_add(j->m, j->b->x + r * ne0, j->b->hat + r * ne0, w, (int64_t)ne0);
         }
         if (j->wr) LB_TRY(lb_writer_data(j->wr, j->b->q, (size_t)(n * out_row), err));
+        if (j->sink) LB_TRY(j->sink(j->sink_ctx, j->b->q, (size_t)(n * out_row), r0 * out_row, err));
         if (j->progress) j->progress(j->index, n * in_row, j->ctx);
     }
     return LB_OK;
@@ -161,6 +164,21 @@ static int weights_for(const lb_imatrix *im, const lb_tensor *t, const float **w
     if (!im) return LB_OK;
     uint64_t ne0 = t->shape[t->ndim - 1];
     return lb_imatrix_weights_for(im, t->name, ne0, n_mat_of(t), w, err);
+}
+
+int lb_qrun_tensor(lb_model *in, const lb_tensor *t, int type, const lb_imatrix *im, int nthreads,
+                   lb_qrun_sink sink, void *ctx, lb_metrics *m, lb_err *err)
+{
+    bufs b = { 0 };
+    job j = { 0 };
+    j.in = in; j.t = t; j.type = type; j.n_mat = n_mat_of(t); j.nthreads = nthreads;
+    j.allow_nonfinite = 1; j.chunk_bytes = LB_QRUN_CHUNK_DEFAULT;
+    j.m = m; j.b = &b; j.sink = sink; j.sink_ctx = ctx;
+    lb_metrics_init(m);
+    int rc = weights_for(im, t, &j.w, err);
+    if (!rc) rc = run_tensor(&j, err);
+    bufs_free(&b);
+    return rc;
 }
 
 int lb_qrun_measure(lb_model *in, const lb_tensor *t, int type, const lb_imatrix *im, int nthreads,

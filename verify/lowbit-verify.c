@@ -3,14 +3,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "lb_derived.h"
+#include "lb_dtype.h"
 #include "lb_json.h"
 #include "lb_manifest.h"
 #include "lb_tool.h"
 
 typedef struct options {
-    const char *out, *dir, *sums, *key, *pubkey, *sig;
-    int json, quiet, force;
+    const char *out, *dir, *sums, *key, *pubkey, *sig, *imatrix;
+    int json, quiet, force, no_rederive, threads;
 } options;
 
 static void on_opt(int idx, const char *arg, void *ctx);
@@ -39,6 +42,14 @@ static const lb_opt sign_opts[] = {
     { "force", 'f', NULL, "overwrite the signature file" },
     { NULL, 0, NULL, NULL }
 };
+static const lb_opt derived_opts[] = {
+    { "imatrix", 0, "FILE", "the importance matrix the recipe names (to re-derive its bytes)" },
+    { "no-rederive", 0, NULL, "check error bands only, even when the file carries a recipe" },
+    { "threads", 't', "N", "threads for re-quantizing (default: all cores)" },
+    { "json", 0, NULL, "print one JSON document on stdout" },
+    { "quiet", 'q', NULL, "print only failures" },
+    { NULL, 0, NULL, NULL }
+};
 static const lb_opt no_opts[] = { { NULL, 0, NULL, NULL } };
 
 static const lb_tool t_manifest = { "lowbit-verify", "manifest [-o MANIFEST] PATH...",
@@ -48,10 +59,15 @@ static const lb_tool t_check = { "lowbit-verify", "check [--dir DIR] [--pubkey P
     "Check files against a manifest (naming the tensors that differ) or a sha256sum list.", check_opts };
 static const lb_tool t_sign = { "lowbit-verify", "sign --key KEY.pem [--sig FILE] MANIFEST",
     "Write an Ed25519 detached signature of MANIFEST.", sign_opts };
+static const lb_tool t_derived = { "lowbit-verify", "derived [--imatrix FILE] [--json] SOURCE QUANTIZED",
+    "Check that QUANTIZED (a GGUF) was made from SOURCE: every tensor's error within what its\n"
+    "type produces on that tensor, no tensor missing, added or reshaped; with lowbit's provenance\n"
+    "keys, the recipe is re-run and every byte compared.", derived_opts };
 static const lb_tool t_top = { "lowbit-verify", "COMMAND [options] ...",
     "Commands:\n  manifest   list files, tensors and sha256s (lowbit-verify manifest --help)\n"
     "  check      check files against a manifest or a sha256sum list\n"
-    "  sign       sign a manifest with an Ed25519 key\n\n"
+    "  sign       sign a manifest with an Ed25519 key\n"
+    "  derived    check that a quantized GGUF was made from a source model\n\n"
     "See docs/lowbit-verify.md.", no_opts };
 
 static const lb_opt *cur_opts;
@@ -69,6 +85,12 @@ static void on_opt(int idx, const char *arg, void *ctx)
     else if (!strcmp(l, "json")) o->json = 1;
     else if (!strcmp(l, "quiet")) o->quiet = 1;
     else if (!strcmp(l, "force")) o->force = 1;
+    else if (!strcmp(l, "imatrix")) o->imatrix = arg;
+    else if (!strcmp(l, "no-rederive")) o->no_rederive = 1;
+    else if (!strcmp(l, "threads")) {
+        o->threads = atoi(arg);
+        if (o->threads < 1 || o->threads > 1024) lb_usage_fail("-t needs a thread count from 1 to 1024");
+    }
 }
 
 static int parse(int argc, char **argv, const lb_tool *t, options *o)
@@ -229,6 +251,99 @@ static int cmd_sign(int argc, char **argv)
     return LB_OK;
 }
 
+/* ---- derived ---- */
+
+static int cmd_derived(int argc, char **argv)
+{
+    options o = { 0 };
+    int first = parse(argc, argv, &t_derived, &o);
+    if (argc - first != 2) lb_usage_fail("need SOURCE and QUANTIZED");
+    const char *ps = argv[first], *pq = argv[first + 1];
+    lb_err err;
+    lb_err_clear(&err);
+    lb_derived_opts dopt = { 0 };
+    dopt.nthreads = o.threads ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    dopt.no_rederive = o.no_rederive;
+    lb_imatrix *im = NULL;
+    char im_sha[LB_SHA256_HEX];
+    if (o.imatrix) {
+        lb_src *s;
+        if (lb_imatrix_load(&im, o.imatrix, &err)) return lb_report(o.imatrix, &err);
+        if (lb_src_open(&s, o.imatrix, &err) || lb_sha256_src(s, im_sha, &err)) return lb_report(o.imatrix, &err);
+        lb_src_close(s);
+        dopt.imatrix = im;
+        dopt.imatrix_sha256 = im_sha;
+    }
+    lb_model *src = NULL, *q = NULL;
+    if (lb_model_open(&src, ps, &err)) return lb_report(ps, &err);
+    if (lb_model_open(&q, pq, &err)) { lb_model_close(src); return lb_report(pq, &err); }
+    lb_derived_result *r = NULL;
+    int rc = lb_derived_check(src, q, &dopt, &r, &err);
+    if (rc) {
+        lb_report(pq, &err);
+    } else if (o.json) {
+        cJSON *doc = lb_json_doc("verify");
+        cJSON_AddStringToObject(doc, "source", ps);
+        cJSON_AddStringToObject(doc, "quantized", pq);
+        cJSON_AddBoolToObject(doc, "rederived", r->rederived);
+        cJSON_AddNumberToObject(doc, "source_sha256", r->source_sha_checked);
+        if (r->note[0]) cJSON_AddStringToObject(doc, "note", r->note);
+        cJSON *ts = cJSON_AddArrayToObject(doc, "tensors");
+        for (size_t i = 0; i < r->n; i++) {
+            const lb_derived_tensor *d = &r->t[i];
+            cJSON *t = cJSON_CreateObject();
+            cJSON_AddStringToObject(t, "name", d->name);
+            cJSON_AddStringToObject(t, "status", d->status ? "failed" : "ok");
+            if (d->status) cJSON_AddStringToObject(t, "reason", lb_derived_status_name(d->status));
+            if (d->q_type >= 0) cJSON_AddStringToObject(t, "dtype", lb_type_get(d->q_type)->name);
+            cJSON_AddNumberToObject(t, "rel_rmse", d->rel_rmse);
+            cJSON_AddNumberToObject(t, "band", d->band);
+            cJSON_AddBoolToObject(t, "rederived", d->rederived);
+            if (d->status == LB_DV_BYTES_DIFFER || d->status == LB_DV_KEPT_CHANGED)
+                cJSON_AddItemToObject(t, "first_diff", lb_json_u64(d->first_diff));
+            cJSON_AddItemToArray(ts, t);
+        }
+        cJSON *s = cJSON_AddObjectToObject(doc, "summary");
+        cJSON_AddNumberToObject(s, "tensors", (double)r->n);
+        cJSON_AddNumberToObject(s, "failed", (double)r->n_failed);
+        char *js = lb_json_print(doc);
+        rc = js ? lb_stdout_write(js) : LB_EIO;
+        free(js);
+        cJSON_Delete(doc);
+    } else {
+        for (size_t i = 0; i < r->n; i++) {
+            const lb_derived_tensor *d = &r->t[i];
+            const char *ty = d->q_type >= 0 ? lb_type_get(d->q_type)->name : "-";
+            if (!d->status) {
+                if (o.quiet) continue;
+                if (d->rederived) printf("%s: OK (%s, bytes identical to a re-run of the recipe)\n", d->name, ty);
+                else if (d->band == 0) printf("%s: OK (%s, kept as in the source)\n", d->name, ty);
+                else printf("%s: OK (%s, relative rmse %.5f within %.5f)\n", d->name, ty, d->rel_rmse, d->band);
+            } else if (d->status == LB_DV_BYTES_DIFFER || d->status == LB_DV_KEPT_CHANGED) {
+                printf("%s: FAILED (%s: %s, first at byte %llu of the tensor; relative rmse %.5f)\n", d->name, ty,
+                       lb_derived_status_name(d->status), (unsigned long long)d->first_diff, d->rel_rmse);
+            } else if (d->status == LB_DV_OUTSIDE_BAND) {
+                printf("%s: FAILED (%s: relative rmse %.5f, the type gives at most %.5f here)\n", d->name, ty, d->rel_rmse, d->band);
+            } else {
+                printf("%s: FAILED (%s)\n", d->name, lb_derived_status_name(d->status));
+            }
+        }
+        if (r->source_sha_checked < 0)
+            printf("source: FAILED (its sha256 is not the one recorded in the quantized file)\n");
+        if (r->note[0]) fprintf(stderr, "lowbit-verify: '%s': note: %s\n", pq, r->note);
+        fprintf(stderr, "lowbit-verify: %zu of %zu tensors %s%s\n", r->n - r->n_failed, r->n,
+                r->rederived ? "re-derived byte for byte" : "within their type's error band",
+                r->n_failed ? "; FAILED" : "");
+        if (fflush(stdout)) { lb_say(NULL, "cannot write to standard output"); rc = LB_EIO; }
+    }
+    if (!rc && r && (r->n_failed || r->source_sha_checked < 0)) rc = LB_ECHECK;
+    lb_derived_free(r);
+    lb_imatrix_free(im);
+    lb_model_close(src);
+    lb_model_close(q);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     lb_tool_self = &t_top;
@@ -237,6 +352,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "manifest")) return cmd_manifest(argc - 1, argv + 1);
     if (!strcmp(cmd, "check")) return cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "sign")) return cmd_sign(argc - 1, argv + 1);
+    if (!strcmp(cmd, "derived")) return cmd_derived(argc - 1, argv + 1);
     if (cmd[0] == '-') { parse(argc, argv, &t_top, &(options){ 0 }); lb_usage_fail("no COMMAND given"); }
     lb_usage_fail("unknown command '%s' (manifest, check, sign)", cmd);
 }
