@@ -95,7 +95,7 @@ fuzz:
 	  clang $(ALL_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build-fuzz/$$n $$f \
 	    $(foreach d,$(LIBDIRS),build-fuzz/lib$(d).a) $(LDLIBS) || exit 1; done
 
-bench: all
+bench: tests
 	BUILD=$(BUILD) BIN=$(BIN) bash tests/bench/run.sh
 
 install: all

@@ -26,3 +26,7 @@ $CC -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -ffp-contract=off -Iformats -Iquant
   || exit 1
 echo "lowbit $(cat VERSION) ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), $($CC --version | head -1), $(nproc) cores"
 "$tmp/kern_bench"
+echo
+BIN=${BIN:-bin} LOWBIT_BIN="$root/${BIN:-bin}" bash tests/bench/verify_manifest.sh
+echo
+BUILD=$BUILD BIN=${BIN:-bin} bash tests/bench/quantize_bench.sh

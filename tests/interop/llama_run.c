@@ -170,7 +170,7 @@ static int cmd_quant(const char *in, const char *out, int ftype, const char *ima
 {
     struct llama_model_quantize_params qp = llama_model_quantize_default_params();
     qp.ftype = (enum llama_ftype)ftype;
-    qp.nthread = 2;
+    qp.nthread = getenv("LLAMA_THREADS") ? atoi(getenv("LLAMA_THREADS")) : 2;
     lb_imatrix *im = NULL;
     struct llama_model_imatrix_data *data = NULL;
     if (imatrix) {
