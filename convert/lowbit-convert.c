@@ -167,7 +167,11 @@ int main(int argc, char **argv)
     if (!o.out) lb_usage_fail("no output given (-o OUT)");
     const char *src = argv[first];
     if (o.vocab_only && o.no_vocab) lb_usage_fail("--vocab-only and --no-vocab exclude each other");
-    if (!o.keep && lb_conv_detect(src)) {
+    if (o.keep && o.arch_opt)
+        lb_usage_fail("--keep-names cannot be combined with --outtype, --vocab-only, --no-vocab, --tokenizer or --pre");
+    struct stat st;
+    /* HF folders with config.json; the architecture-aware options ask for it on any folder */
+    if (!o.keep && (lb_conv_detect(src) || (o.arch_opt && stat(src, &st) == 0 && S_ISDIR(st.st_mode)))) {
         if (o.format ? strcmp(o.format, "gguf") != 0 : (strcmp(o.out, "-") != 0 && format_from_name(o.out) && strcmp(format_from_name(o.out), "gguf") != 0))
             lb_usage_fail("an architecture-aware conversion writes GGUF (use --keep-names for other formats)");
         if (strcmp(o.out, "-") != 0 && same_file(src, o.out)) lb_usage_fail("OUT is the same file as SRC");
@@ -175,7 +179,7 @@ int main(int argc, char **argv)
         return arch_main(&o, src);
     }
     if (o.arch_opt)
-        lb_usage_fail("--outtype, --vocab-only, --no-vocab, --tokenizer and --pre need an HF folder with config.json as SRC");
+        lb_usage_fail("--outtype, --vocab-only, --no-vocab, --tokenizer and --pre need an HF model folder as SRC");
     const char *fmt = o.format ? o.format : format_from_name(o.out);
     if (!fmt) lb_usage_fail("cannot tell the output format from '%s': use --format gguf|safetensors", o.out);
     const lb_writer_ops *ops = lb_writer_find(fmt);
