@@ -47,13 +47,31 @@ static void shape_str(char *buf, size_t n, int ndim, const uint64_t *shape)
     if (at < n) snprintf(buf + at, n - at, "]");
 }
 
+/* Formats whose readers already give llama.cpp's names and "<arch>.*" metadata. */
+static const char *const native_formats[] = { "llama2c", NULL };
+
+static int is_native(const lb_model *m)
+{
+    for (const char *const *f = native_formats; *f; f++)
+        if (strcmp(m->format, *f) == 0) return 1;
+    return 0;
+}
+
 int lb_conv_detect(const char *src)
 {
     struct stat st;
     char p[4096];
-    if (stat(src, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
-    snprintf(p, sizeof p, "%s/config.json", src);
-    return stat(p, &st) == 0;
+    if (stat(src, &st) != 0) return 0;
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(p, sizeof p, "%s/config.json", src);
+        return stat(p, &st) == 0;
+    }
+    lb_model *m;
+    lb_err e;
+    if (lb_model_open(&m, src, &e)) return 0;
+    int native = is_native(m);
+    lb_model_close(m);
+    return native ? 2 : 0;
 }
 
 void lb_conv_free(lb_conv *c)
@@ -360,9 +378,27 @@ static int plan_rope_freqs(lb_conv *c, lb_err *err)
     return LB_OK;
 }
 
+static int open_native_file(lb_conv **out, const char *src, const lb_conv_opts *o, lb_err *err)
+{
+    lb_model *m;
+    LB_TRY(lb_model_open(&m, src, err));
+    if (!is_native(m)) {
+        lb_model_close(m);
+        return lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET, "not an HF model folder (config.json) or a llama2.c checkpoint");
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", src);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else strcpy(dir, ".");
+    return lb_conv_open_native(out, m, dir, o, err);
+}
+
 int lb_conv_open(lb_conv **out, const char *src, const lb_conv_opts *o, lb_err *err)
 {
     *out = NULL;
+    struct stat st;
+    if (stat(src, &st) == 0 && !S_ISDIR(st.st_mode)) return open_native_file(out, src, o, err);
     lb_conv *c = calloc(1, sizeof *c);
     if (!c) return nomem(err);
     c->o = o;

@@ -53,9 +53,11 @@ typedef struct lb_conv {
     const lb_conv_opts *o;
 } lb_conv;
 
-/* 1 if SRC is something the architecture-aware mode takes: a folder with config.json. */
+/* What the architecture-aware mode takes: 1 a folder with config.json, 2 a model file
+ * whose reader gives llama.cpp's names (format "llama2c"), 0 anything else. */
 int  lb_conv_detect(const char *src);
-/* Plan a conversion of SRC (folder with config.json). o must outlive c. */
+/* Plan a conversion of SRC (a folder with config.json, or a file as lb_conv_detect's 2;
+ * the tokenizer is then looked for beside it). o must outlive c. */
 int  lb_conv_open(lb_conv **c, const char *src, const lb_conv_opts *o, lb_err *err);
 /* Plan a conversion of an open model whose tensors are already named like llama.cpp's and
  * whose metadata has general.architecture and "<arch>.*" hyperparameters (llama2.c
