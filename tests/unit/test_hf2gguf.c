@@ -164,7 +164,7 @@ static void compare_keys(const char *name, const char *ours, const char *ref, co
 static int files_equal(const char *x, const char *y)
 {
     FILE *a = fopen(x, "rb"), *b = fopen(y, "rb");
-    int ok = a && b, ca, cb;
+    int ok = a && b, ca = 0, cb = 0;
     while (ok && (ca = fgetc(a)) == (cb = fgetc(b)) && ca != EOF) {}
     ok = ok && ca == cb;
     if (a) fclose(a);
