@@ -3,7 +3,8 @@
 # the real llama.cpp (tests/interop/convert_run.c): the stories260K conversions greedy-continue
 # "Once upon a time" exactly as llama.cpp's own gguf/stories260K.gguf does; tiny-llama-trained
 # reproduces the training code's logits; gpt2, and qwen2 / mistral / llama3-rope-scaling folders
-# made here (real config.json fields, random weights) convert, load and decode.
+# made here (real config.json fields, random weights; mistral with head_dim x heads != hidden_size)
+# convert, load and decode.
 # Vocabularies come from GGUFs with the same tokens (--tokenizer FILE.gguf) until the
 # tokenizer library lands.
 . "$(dirname "$0")/../cli/lib.sh"

@@ -233,12 +233,12 @@ static const spec specs[] = {
       64, 128, 2, 4, 2, 16, 512, LB_BF16, 1, 1 },
     { "mistral",
       "{\"architectures\": [\"MistralForCausalLM\"], \"model_type\": \"mistral\", \"hidden_size\": 64,\n"
-      " \"intermediate_size\": 160, \"num_hidden_layers\": 2, \"num_attention_heads\": 4,\n"
-      " \"num_key_value_heads\": 1, \"head_dim\": 16, \"vocab_size\": 512,\n"
+      " \"intermediate_size\": 160, \"num_hidden_layers\": 2, \"num_attention_heads\": 8,\n"
+      " \"num_key_value_heads\": 2, \"head_dim\": 16, \"vocab_size\": 512,\n"
       " \"max_position_embeddings\": 512, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0,\n"
       " \"sliding_window\": null, \"tie_word_embeddings\": false, \"hidden_act\": \"silu\",\n"
       " \"bos_token_id\": 1, \"eos_token_id\": 2, \"torch_dtype\": \"float16\"}\n",
-      64, 160, 2, 4, 1, 16, 512, LB_F16, 0, 0 },
+      64, 160, 2, 8, 2, 16, 512, LB_F16, 0, 0 },
     { "llama3",
       "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 64,\n"
       " \"intermediate_size\": 128, \"num_hidden_layers\": 2, \"num_attention_heads\": 4,\n"
