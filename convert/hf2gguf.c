@@ -363,12 +363,15 @@ static int finish_plan(lb_conv *c, const char *name_src, const char *dir, lb_err
     return plan_kvs(c, name_src, dir, err);
 }
 
+/* llama3 scaling: rope_freqs.weight, first, as llama.cpp writes it (plan_tensors left room). */
 static int plan_rope_freqs(lb_conv *c, lb_err *err)
 {
     size_t n;
     LB_TRY(lb_arch_rope_freqs(c->arch, &c->hp, &c->gen, &n, err));
     if (!n) return LB_OK;
-    lb_conv_tensor *t = &c->t[c->n_t++];
+    memmove(&c->t[1], &c->t[0], c->n_t * sizeof *c->t);
+    c->n_t++;
+    lb_conv_tensor *t = &c->t[0];
     memset(t, 0, sizeof *t);
     strcpy(t->name, "rope_freqs.weight");
     t->type = LB_F32;
@@ -406,20 +409,8 @@ int lb_conv_open(lb_conv **out, const char *src, const lb_conv_opts *o, lb_err *
     snprintf(p, sizeof p, "%s/config.json", src);
     int rc = lb_arch_config(p, &c->arch, &c->hp, err);
     if (!rc && !o->vocab_only) rc = lb_model_open(&c->m, src, err);
-    if (!rc && !o->vocab_only) {
-        c->t = NULL;
-        rc = plan_tensors(c, 0, err);
-        if (!rc && c->gen == NULL) {
-            /* rope_freqs goes first, as llama.cpp writes it */
-            size_t n0 = c->n_t;
-            rc = plan_rope_freqs(c, err);
-            if (!rc && c->n_t > n0) {
-                lb_conv_tensor g = c->t[n0];
-                memmove(&c->t[1], &c->t[0], n0 * sizeof *c->t);
-                c->t[0] = g;
-            }
-        }
-    }
+    if (!rc && !o->vocab_only) rc = plan_tensors(c, 0, err);
+    if (!rc && !o->vocab_only) rc = plan_rope_freqs(c, err);
     if (!rc) rc = finish_plan(c, src, src, err);
     if (rc) { lb_conv_free(c); return rc; }
     *out = c;
