@@ -41,6 +41,10 @@ static const lb_arch_tensor llama_block[] = {
     T2("model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", LB_XF_NONE, 0, LB_D_FF, LB_D_EMBD),
     T2("model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", LB_XF_NONE, 0, LB_D_FF, LB_D_EMBD),
     T2("model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight", LB_XF_NONE, 0, LB_D_EMBD, LB_D_FF),
+    /* mlp_bias: true */
+    T1("model.layers.%d.mlp.gate_proj.bias", "blk.%d.ffn_gate.bias", LB_XF_NONE, LB_TF_OPTIONAL, LB_D_FF),
+    T1("model.layers.%d.mlp.up_proj.bias", "blk.%d.ffn_up.bias", LB_XF_NONE, LB_TF_OPTIONAL, LB_D_FF),
+    T1("model.layers.%d.mlp.down_proj.bias", "blk.%d.ffn_down.bias", LB_XF_NONE, LB_TF_OPTIONAL, LB_D_EMBD),
     T_END
 };
 
