@@ -62,6 +62,14 @@ convert_ok "stories260K --outtype f16 greedy == llama.cpp's gguf" "$T/s16.gguf" 
 "$C" -q "$M/hf/stories260K-llama" --tokenizer "$tok" -o - | cat > "$T/p.gguf"
 cmp -s "$T/p.gguf" "$T/s.gguf" && pass "convert HF folder -o - pipe == file" || fail "convert HF folder -o - pipe == file" "bytes differ"
 
+# --vocab-only: llama.cpp loads it vocab-only and tokenizes as with the reference
+txt="Once upon a time, a little girl named Lily"
+if convert_ok "vocab-only GGUF tokenizes as llama.cpp's gguf" "$T/v.gguf" "$M/hf/stories260K-llama" --tokenizer "$tok" --vocab-only; then
+  "$R" "$lib" tokens "$tok" "$txt" > "$T/tr.out" 2>&1; "$R" "$lib" tokens "$T/v.gguf" "$txt" > "$T/tv.out" 2>&1
+  grep -q '^TOKENS 1 ' "$T/tr.out" && cmp -s "$T/tr.out" "$T/tv.out" && pass "vocab-only GGUF tokenizes as llama.cpp's gguf" \
+    || fail "vocab-only GGUF tokenizes as llama.cpp's gguf" "$(head -c 200 "$T/tv.out") vs $(head -c 200 "$T/tr.out")"
+fi
+
 # tiny-llama-trained: logits of probe_ids match the training code's probe_logits
 td=$M/hf/tiny-llama-trained
 if convert_ok "tiny-llama-trained logits == probe_logits.npy" "$T/t.gguf" "$td" --tokenizer "$tok"; then

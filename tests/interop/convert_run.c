@@ -8,6 +8,7 @@
  *                                             "MAXDIFF d" against LOGITS ([n, vocab] f32)
  *   convert_run LIBDIR run MODEL N            decode "Once upon a time" and N greedy tokens;
  *                                             print "FINITE n" (logit rows checked)
+ *   convert_run LIBDIR tokens MODEL TEXT      load vocab-only; print "TOKENS id..." of TEXT (BOS added)
  *   convert_run - mkmodel KIND DIR            write an HF folder (config.json + random weights
  *                                             via lowbit's safetensors writer) of KIND qwen2,
  *                                             mistral or llama3 (llama3 rope scaling)
@@ -132,6 +133,27 @@ static int cmd_run(const char *libdir, const char *model, int n)
     if (!rc) printf("FINITE %d\n", rows);
     unload(&r);
     return rc;
+}
+
+static int cmd_tokens(const char *libdir, const char *path, const char *text)
+{
+    llama_log_set(quiet_log, NULL);
+    llama_backend_init();
+    ggml_backend_load_all_from_path(libdir);
+    struct llama_model_params mp = llama_model_default_params();
+    mp.vocab_only = true;
+    struct llama_model *m = llama_model_load_from_file(path, mp);
+    if (!m) return die("llama_model_load_from_file (vocab_only) failed");
+    llama_token toks[256];
+    int n = llama_tokenize(llama_model_get_vocab(m), text, (int32_t)strlen(text), toks, 256, true, false);
+    if (n > 0) {
+        printf("TOKENS");
+        for (int i = 0; i < n; i++) printf(" %d", toks[i]);
+        printf("\n");
+    }
+    llama_model_free(m);
+    llama_backend_free();
+    return n > 0 ? 0 : die("llama_tokenize failed");
 }
 
 /* ---- .npy (version 1/2/3, little-endian, C order) ---------------------------------------------- */
@@ -335,5 +357,6 @@ int main(int argc, char **argv)
     if (argc >= 6 && !strcmp(argv[2], "greedy")) return cmd_greedy(argv[1], argv[3], argv[4], atoi(argv[5]));
     if (argc >= 6 && !strcmp(argv[2], "probe")) return cmd_probe(argv[1], argv[3], argv[4], argv[5]);
     if (argc >= 5 && !strcmp(argv[2], "run")) return cmd_run(argv[1], argv[3], atoi(argv[4]));
-    return die("usage: convert_run LIBDIR greedy|probe|run|mkmodel ...");
+    if (argc >= 5 && !strcmp(argv[2], "tokens")) return cmd_tokens(argv[1], argv[3], argv[4]);
+    return die("usage: convert_run LIBDIR greedy|probe|run|tokens|mkmodel ...");
 }
