@@ -278,6 +278,47 @@ static const char *base_name(const char *path, char *buf, size_t n)
     return s ? s + 1 : buf;
 }
 
+static int is_lower(int c) { return c >= 'a' && c <= 'z'; }
+static int is_upper(int c) { return c >= 'A' && c <= 'Z'; }
+
+/* v1, v2.5, 7b...: left as they are */
+static int version_or_number(const char *w, size_t n)
+{
+    if (n && w[0] >= '0' && w[0] <= '9') return 1;
+    if (n < 2 || w[0] != 'v') return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!((w[i] >= '0' && w[i] <= '9') || (w[i] == '.' && i + 1 < n && i > 1 && w[i - 1] != '.'))) return 0;
+    return w[n - 1] != '.';
+}
+
+/* llama.cpp's name from a folder name (Metadata.id_to_title): '-' to spaces, and each
+ * all-lowercase word title-cased the way Python's str.title does ("stories260k" ->
+ * "Stories260K"), unless it is a version or starts with a digit. */
+static void id_to_title(const char *id, char *out, size_t n)
+{
+    size_t at = 0;
+    const char *p = id;
+    while (*p && at + 1 < n) {
+        while (*p == '-' || *p == ' ' || *p == '\t') p++;
+        size_t len = 0;
+        while (p[len] && p[len] != '-' && p[len] != ' ' && p[len] != '\t') len++;
+        if (!len) break;
+        int lower = 0, upper = 0;
+        for (size_t i = 0; i < len; i++) { lower |= is_lower(p[i]); upper |= is_upper(p[i]); }
+        int title = lower && !upper && !version_or_number(p, len);
+        if (at && at + 1 < n) out[at++] = ' ';
+        int prev_letter = 0;
+        for (size_t i = 0; i < len && at + 1 < n; i++) {
+            char c = p[i];
+            if (title && is_lower(c) && !prev_letter) c = (char)(c - 'a' + 'A');
+            prev_letter = is_lower(p[i]) || is_upper(p[i]);
+            out[at++] = c;
+        }
+        p += len;
+    }
+    out[at] = 0;
+}
+
 static int is_gguf_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -338,7 +379,9 @@ static int plan_kvs(lb_conv *c, const char *name_src, const char *dir, lb_err *e
     char buf[512];
     LB_TRY(lb_kvlist_str(&c->kv, "general.architecture", c->arch->gguf_arch, err));
     LB_TRY(lb_kvlist_str(&c->kv, "general.type", "model", err));
-    LB_TRY(lb_kvlist_str(&c->kv, "general.name", base_name(name_src, buf, sizeof buf), err));
+    char title[256];
+    id_to_title(base_name(name_src, buf, sizeof buf), title, sizeof title);
+    LB_TRY(lb_kvlist_str(&c->kv, "general.name", title[0] ? title : "model", err));
     if (c->params) {
         size_label(buf, sizeof buf, c->params);
         LB_TRY(lb_kvlist_str(&c->kv, "general.size_label", buf, err));

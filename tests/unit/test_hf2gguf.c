@@ -248,6 +248,16 @@ static void t_tiny(void)
     tap_end();
     compare("tiny-llama-trained F32 == tiny-llama-trained-f32.gguf", out, ref, LB_F32, 0, NULL);
     compare_keys("tiny-llama-trained: every llama.* key, file_type, size_label as llama.cpp", out, ref, NULL);
+    lb_model *m;
+    tap_begin("general.name from the folder name as llama.cpp titles it");
+    CHECK(lb_model_open(&m, out, &e) == 0, "%s", e.msg);
+    if (m) {
+        const lb_kv *nm = kv(m, "general.name"), *ty = kv(m, "general.type");
+        CHECK(nm && !strcmp(nm->val.v.s, "Tiny Llama Trained"), "general.name '%s'", nm ? nm->val.v.s : "");
+        CHECK(ty && !strcmp(ty->val.v.s, "model"), "general.type");
+        lb_model_close(m);
+    }
+    tap_end();
     same_in_pieces("tiny-llama-trained", "hf/tiny-llama-trained", o, out, 300);
 
     o.outtype = LB_F16;
