@@ -102,7 +102,7 @@ static int file_type(const lb_conv *c)
 {
     int t = c->o->outtype;
     for (size_t i = 0; t < 0 && i < c->n_t; i++)
-        if (c->t[i].ndim == 2 && c->t[i].src) t = c->t[i].type;
+        if (c->t[i].ndim == 2 && c->t[i].src && !c->t[i].fixed) t = c->t[i].type;
     switch (t) {
     case LB_F32: return 0;
     case LB_F16: return 1;
@@ -159,6 +159,7 @@ static int add_tensor(lb_conv *c, const char *name, const lb_tensor *src, const 
                                (unsigned long long)src->shape[0], (unsigned long long)t->heads);
     }
     t->type = out_type(c->o, name, at ? at->flags : 0, src->type, src->ndim);
+    t->fixed = at && (at->flags & LB_TF_F32);
     LB_TRY(check_convertible(src, t->type, err));
     c->n_t++;
     return LB_OK;

@@ -33,6 +33,7 @@ typedef struct lb_conv_opts {
 typedef struct lb_conv_tensor {
     char        name[64];      /* llama.cpp's name */
     int         type;          /* output type */
+    int         fixed;         /* type fixed by the table (F32 position embeddings) */
     int         ndim;
     uint64_t    shape[2];      /* output shape, outermost first */
     const lb_tensor *src;      /* NULL: generated (gen) */
