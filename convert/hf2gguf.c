@@ -370,8 +370,13 @@ static int add_vocab(lb_conv *c, const char *dir, lb_err *err)
     size_t n = 0;
     LB_TRY(lb_tokenizer_load(dir, &to, &kv, &n, err));
     int rc = LB_OK;
-    for (size_t i = 0; i < n && !rc; i++) rc = lb_kvlist_copy(&c->kv, kv[i].key, &kv[i].val, err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (o->pre && strcmp(kv[i].key, "tokenizer.ggml.pre") == 0) continue;
+        rc = lb_kvlist_copy(&c->kv, kv[i].key, &kv[i].val, err);
+    }
     lb_kv_array_free(kv, n);
+    /* --pre wins whatever the tokenizer kind (the library applies it to BPE vocabularies) */
+    if (!rc && o->pre) rc = lb_kvlist_str(&c->kv, "tokenizer.ggml.pre", o->pre, err);
     return rc;
 }
 

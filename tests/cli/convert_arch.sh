@@ -17,7 +17,7 @@ mkfolder() {  # DIR JQ-FILTER [tokenizer]
 }
 
 # defaults and options
-expect_exit "arch: HF folder converts by default" 0 "" "$C" -q "$hf" --tokenizer "$tok" -o "$T/a.gguf"
+expect_exit "arch: HF folder converts by default (its tokenizer.model included)" 0 "" "$C" -q "$hf" -o "$T/a.gguf"
 n=$(meta "$T/a.gguf" '[.models[0].tensors[].name] | (length, (map(select(startswith("blk.0.attn_q"))) | length))' | tr '\n' ' ')
 [ "$n" = "47 1 " ] && pass "arch: llama.cpp tensor names by default" || fail "arch: llama.cpp tensor names by default" "got '$n'"
 expect_exit "arch: --keep-names keeps HF names for a folder" 0 "" "$C" -q --keep-names "$hf" -o "$T/k.gguf"
@@ -27,14 +27,17 @@ expect_exit "arch: --outtype bf16" 0 "" "$C" -q "$hf" --no-vocab --outtype bf16 
 t=$(meta "$T/b.gguf" '[.models[0].tensors[] | .dtype] | unique')
 f=$(meta "$T/b.gguf" '.models[0].metadata["general.file_type"]')
 [ "$t" = '["bf16","f32"]' ] && [ "$f" = 32 ] && pass "arch: bf16 matrices, f32 norms, file_type 32" || fail "arch: bf16 matrices, f32 norms, file_type 32" "types $t file_type $f"
-expect_exit "arch: --vocab-only" 0 "" "$C" -q "$hf" --vocab-only --tokenizer "$tok" -o "$T/v.gguf"
+expect_exit "arch: --vocab-only" 0 "" "$C" -q "$hf" --vocab-only -o "$T/v.gguf"
+expect_exit "arch: --tokenizer FILE.gguf" 0 "" "$C" -q "$hf" --vocab-only --tokenizer "$tok" -o "$T/vg.gguf"
+a=$(meta "$T/v.gguf" '.models[0].metadata["tokenizer.ggml.tokens"]'); b=$(meta "$T/vg.gguf" '.models[0].metadata["tokenizer.ggml.tokens"]')
+[ -n "$a" ] && [ "$a" = "$b" ] && pass "arch: tokenizer.model and the GGUF's vocabulary give the same tokens" || fail "arch: tokenizer.model and the GGUF's vocabulary give the same tokens" "differ"
 n=$(meta "$T/v.gguf" '[(.models[0].tensors | length), (.models[0].metadata["tokenizer.ggml.tokens"] | length)]')
 [ "$n" = "[0,512]" ] && pass "arch: --vocab-only has no tensors and 512 tokens" || fail "arch: --vocab-only has no tensors and 512 tokens" "got $n"
 expect_exit "arch: --no-vocab" 0 "" "$C" -q "$hf" --no-vocab -o "$T/nv.gguf"
 n=$(meta "$T/nv.gguf" '[.models[0].metadata | keys[] | select(startswith("tokenizer."))] | length')
 [ "$n" = 0 ] && pass "arch: --no-vocab writes no tokenizer keys" || fail "arch: --no-vocab writes no tokenizer keys" "$n keys"
-expect_exit "arch: --pre sets tokenizer.ggml.pre" 0 "" "$C" -q "$hf" --tokenizer "$tok" --pre default -o "$T/pre.gguf"
-[ "$(meta "$T/pre.gguf" '.models[0].metadata["tokenizer.ggml.pre"]')" = '"default"' ] && pass "arch: tokenizer.ggml.pre written" || fail "arch: tokenizer.ggml.pre written" "missing"
+expect_exit "arch: --pre sets tokenizer.ggml.pre" 0 "" "$C" -q "$hf" --pre qwen2 -o "$T/pre.gguf"
+[ "$(meta "$T/pre.gguf" '.models[0].metadata["tokenizer.ggml.pre"]')" = '"qwen2"' ] && pass "arch: tokenizer.ggml.pre written" || fail "arch: tokenizer.ggml.pre written" "missing"
 expect_exit "arch: refuses to overwrite" 2 "already exists" "$C" -q "$hf" --no-vocab -o "$T/a.gguf"
 
 # usage errors (2)
@@ -70,7 +73,7 @@ mkfolder "$T/notok" '.'
 expect_exit "arch: tokenizer missing (4)" 4 "no tokenizer found" "$C" "$T/notok" -o "$T/x.gguf"
 expect_exit "arch: tokenizer missing is fine with --no-vocab" 0 "" "$C" -q "$T/notok" --no-vocab -o "$T/x.gguf"
 rm -f "$T/x.gguf"
-expect_exit "arch: --tokenizer FILE missing (4)" 4 "nope.model': missing" "$C" "$hf" --tokenizer "$T/nope.model" -o "$T/x.gguf"
+expect_exit "arch: --tokenizer FILE that cannot be opened (3)" 3 "nope.model': cannot open" "$C" "$hf" --tokenizer "$T/nope.model" -o "$T/x.gguf"
 mkfolder "$T/v1024" '.vocab_size = 1024'
 expect_exit "arch: wrong vocab size for the embedding (4)" 4 "model.embed_tokens.weight': shape \[512, 64\], but config.json implies \[1024, 64\]" "$C" "$T/v1024" --no-vocab -o "$T/x.gguf"
 [ ! -e "$T/x.gguf" ] && pass "arch: failures leave no output" || fail "arch: failures leave no output" "x.gguf exists"

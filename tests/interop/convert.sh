@@ -5,8 +5,8 @@
 # reproduces the training code's logits; gpt2, and qwen2 / mistral / llama3-rope-scaling folders
 # made here (real config.json fields, random weights; mistral with head_dim x heads != hidden_size)
 # convert, load and decode.
-# Vocabularies come from GGUFs with the same tokens (--tokenizer FILE.gguf) until the
-# tokenizer library lands.
+# Vocabularies come from each folder's own tokenizer (tokenizer.model, tokenizer.json); one case
+# takes it from another GGUF (--tokenizer FILE.gguf).
 . "$(dirname "$0")/../cli/lib.sh"
 root=${LOWBIT_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 ref=${LOWBIT_LLAMA_REF:-$root/.cache/llama-ref}
@@ -18,7 +18,7 @@ if [ ! -f "$inc/llama.h" ] || [ ! -f "$lib/libllama.v0.4.0.so" ]; then
 fi
 case "$(uname -m)" in x86_64) ;; *) skip convert-interop "reference libraries are x86-64 only"; exit 0 ;; esac
 need_shared "convert interop" models/hf/stories260K-llama/config.json models/gguf/stories260K.gguf \
-  models/hf/tiny-llama-trained/probe_logits.npy models/gguf/ggml-vocab-gpt-2.gguf || exit 0
+  models/hf/tiny-llama-trained/probe_logits.npy models/hf/tiny-gpt2-random/tokenizer.json || exit 0
 # plain (unsanitized) libraries, whatever tree the suite itself runs in
 if ! (cd "$root" && make -s build/libconvert.a build/libformats.a bin/lowbit-convert) > "$T/make.log" 2>&1; then
   fail convert-interop-build "make: $(tail -3 "$T/make.log")"; exit 0
@@ -52,19 +52,21 @@ convert_ok() {  # NAME OUT ARGS...: lowbit-convert exits 0
   fail "$name" "lowbit-convert: $(head -c 300 "$T/c.err")"; return 1
 }
 
-convert_ok "stories260K-llama greedy == llama.cpp's gguf" "$T/s.gguf" "$M/hf/stories260K-llama" --tokenizer "$tok" \
+convert_ok "stories260K-llama greedy == llama.cpp's gguf" "$T/s.gguf" "$M/hf/stories260K-llama" \
   && greedy_same "stories260K-llama greedy == llama.cpp's gguf" "$T/s.gguf"
-convert_ok "stories260K bf16 shards greedy == llama.cpp's gguf" "$T/sb.gguf" "$M/hf/stories260K-llama-bf16-sharded" --tokenizer "$tok" \
+convert_ok "stories260K bf16 shards greedy == llama.cpp's gguf" "$T/sb.gguf" "$M/hf/stories260K-llama-bf16-sharded" \
   && greedy_same "stories260K bf16 shards greedy == llama.cpp's gguf" "$T/sb.gguf"
-convert_ok "stories260K --outtype f16 greedy == llama.cpp's gguf" "$T/s16.gguf" "$M/hf/stories260K-llama" --tokenizer "$tok" --outtype f16 \
+convert_ok "stories260K --outtype f16 greedy == llama.cpp's gguf" "$T/s16.gguf" "$M/hf/stories260K-llama" --outtype f16 \
   && greedy_same "stories260K --outtype f16 greedy == llama.cpp's gguf" "$T/s16.gguf"
+convert_ok "stories260K, vocabulary of a GGUF (--tokenizer FILE.gguf), greedy == llama.cpp's gguf" "$T/sg.gguf" "$M/hf/stories260K-llama" --tokenizer "$tok" \
+  && greedy_same "stories260K, vocabulary of a GGUF (--tokenizer FILE.gguf), greedy == llama.cpp's gguf" "$T/sg.gguf"
 # -o - through a pipe gives the same file
-"$C" -q "$M/hf/stories260K-llama" --tokenizer "$tok" -o - | cat > "$T/p.gguf"
+"$C" -q "$M/hf/stories260K-llama" -o - | cat > "$T/p.gguf"
 cmp -s "$T/p.gguf" "$T/s.gguf" && pass "convert HF folder -o - pipe == file" || fail "convert HF folder -o - pipe == file" "bytes differ"
 
 # --vocab-only: llama.cpp loads it vocab-only and tokenizes as with the reference
 txt="Once upon a time, a little girl named Lily"
-if convert_ok "vocab-only GGUF tokenizes as llama.cpp's gguf" "$T/v.gguf" "$M/hf/stories260K-llama" --tokenizer "$tok" --vocab-only; then
+if convert_ok "vocab-only GGUF tokenizes as llama.cpp's gguf" "$T/v.gguf" "$M/hf/stories260K-llama" --vocab-only; then
   "$R" "$lib" tokens "$tok" "$txt" > "$T/tr.out" 2>&1; "$R" "$lib" tokens "$T/v.gguf" "$txt" > "$T/tv.out" 2>&1
   grep -q '^TOKENS 1 ' "$T/tr.out" && cmp -s "$T/tr.out" "$T/tv.out" && pass "vocab-only GGUF tokenizes as llama.cpp's gguf" \
     || fail "vocab-only GGUF tokenizes as llama.cpp's gguf" "$(head -c 200 "$T/tv.out") vs $(head -c 200 "$T/tr.out")"
@@ -72,7 +74,7 @@ fi
 
 # tiny-llama-trained: logits of probe_ids match the training code's probe_logits
 td=$M/hf/tiny-llama-trained
-if convert_ok "tiny-llama-trained logits == probe_logits.npy" "$T/t.gguf" "$td" --tokenizer "$tok"; then
+if convert_ok "tiny-llama-trained logits == probe_logits.npy" "$T/t.gguf" "$td"; then
   if "$R" "$lib" probe "$T/t.gguf" "$td/probe_ids.npy" "$td/probe_logits.npy" > "$T/pr.out" 2> "$T/pr.err"; then
     d=$(sed -n 's/^MAXDIFF //p' "$T/pr.out")
     echo "INFO tiny-llama-trained F32: max |logit - probe_logits| = $d"
@@ -87,12 +89,19 @@ runs() {
   if "$R" "$lib" run "$model" 8 > "$T/r.out" 2> "$T/r.err" && grep -q '^FINITE 8$' "$T/r.out"; then pass "$name"
   else fail "$name" "$(head -c 300 "$T/r.err") $(cat "$T/r.out")"; fi
 }
-convert_ok "tiny-gpt2-random converts, loads and runs" "$T/g2.gguf" "$M/hf/tiny-gpt2-random" --tokenizer "$M/gguf/ggml-vocab-gpt-2.gguf" \
+convert_ok "tiny-gpt2-random converts, loads and runs" "$T/g2.gguf" "$M/hf/tiny-gpt2-random" \
   && runs "tiny-gpt2-random converts, loads and runs" "$T/g2.gguf"
+if [ -f "$M/gguf/ggml-vocab-gpt-2.gguf" ] && [ -f "$T/g2.gguf" ]; then
+  txt="Hello world, it's   a test 123 ünïcode"
+  "$R" "$lib" tokens "$M/gguf/ggml-vocab-gpt-2.gguf" "$txt" > "$T/tr.out" 2>&1; "$R" "$lib" tokens "$T/g2.gguf" "$txt" > "$T/tv.out" 2>&1
+  grep -q '^TOKENS ' "$T/tr.out" && cmp -s "$T/tr.out" "$T/tv.out" && pass "tiny-gpt2-random tokenizes as llama.cpp's ggml-vocab-gpt-2.gguf" \
+    || fail "tiny-gpt2-random tokenizes as llama.cpp's ggml-vocab-gpt-2.gguf" "$(head -c 200 "$T/tv.out") vs $(head -c 200 "$T/tr.out")"
+fi
 for kind in qwen2 mistral llama3; do
   mkdir -p "$T/$kind"
   if ! "$R" - mkmodel "$kind" "$T/$kind" 2> "$T/mk.err"; then fail "$kind folder converts, loads and runs" "mkmodel: $(cat "$T/mk.err")"; continue; fi
-  convert_ok "$kind folder converts, loads and runs" "$T/$kind.gguf" "$T/$kind" --tokenizer "$tok" \
+  cp "$M/hf/stories260K-llama/tokenizer.model" "$T/$kind/"
+  convert_ok "$kind folder converts, loads and runs" "$T/$kind.gguf" "$T/$kind" \
     && runs "$kind folder converts, loads and runs" "$T/$kind.gguf"
 done
 a=$("$B/lowbit-inspect" --json "$T/qwen2.gguf" 2>/dev/null | jq -r '.models[0].metadata["general.architecture"]')
