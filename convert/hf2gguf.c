@@ -386,7 +386,11 @@ static int plan_kvs(lb_conv *c, const char *name_src, const char *dir, lb_err *e
     LB_TRY(lb_kvlist_str(&c->kv, "general.architecture", c->arch->gguf_arch, err));
     LB_TRY(lb_kvlist_str(&c->kv, "general.type", "model", err));
     char title[256];
-    id_to_title(base_name(name_src, buf, sizeof buf), title, sizeof title);
+    char *dot = NULL;
+    const char *bn = base_name(name_src, buf, sizeof buf);
+    if (c->m && c->m->n_files == 1 && strcmp(c->m->files[0].path, name_src) == 0) dot = strrchr(bn, '.');
+    if (dot && dot != bn) *dot = 0;     /* a checkpoint file: its name without the extension */
+    id_to_title(bn, title, sizeof title);
     LB_TRY(lb_kvlist_str(&c->kv, "general.name", title[0] ? title : "model", err));
     if (c->params) {
         size_label(buf, sizeof buf, c->params);
@@ -437,6 +441,12 @@ static int open_native_file(lb_conv **out, const char *src, const lb_conv_opts *
     if (!is_native(m)) {
         lb_model_close(m);
         return lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET, "not an HF model folder (config.json) or a llama2.c checkpoint");
+    }
+    /* one folder often holds several checkpoints and tokenizers: no guessing */
+    if (!o->no_vocab && !o->tokenizer) {
+        lb_model_close(m);
+        return lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET,
+                          "a llama2.c checkpoint has no tokenizer: name one with --tokenizer FILE (or use --no-vocab)");
     }
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", src);

@@ -2,7 +2,7 @@
  *
  * Sources: a Hugging Face folder (config.json + safetensors, sharded or not), or a model
  * whose tensors already carry llama.cpp's names and whose metadata says which
- * architecture it is (a llama2.c checkpoint once its reader is merged).
+ * architecture it is (llama2.c checkpoints, through formats/llama2c.c).
  *
  * One pass, bounded memory: lb_conv_open reads config.json and the tensor headers, checks
  * every tensor against the architecture table and the config, and plans the output (names,

@@ -1,7 +1,8 @@
 /* lowbit-convert: convert a model to GGUF that llama.cpp runs, or between containers
  * (docs/lowbit-convert.md).
  *
- * Architecture-aware mode (the default when SRC is an HF folder with config.json):
+ * Architecture-aware mode (the default when SRC is an HF folder with config.json or a
+ * llama2.c checkpoint):
  * llama.cpp's tensor names, transforms, hyperparameters and tokenizer (convert/hf2gguf.c).
  * Names-kept mode (--keep-names, and the default for every other SRC): every tensor keeps
  * its name, dtype, shape and bytes; only the container changes. Both read one bounded
@@ -36,7 +37,8 @@ static const lb_tool tool = {
     "lowbit-convert", "[--outtype TYPE] [--vocab-only | --no-vocab] [--tokenizer FILE] [--pre NAME]\n"
     "                      [--keep-names] [--format FMT] [-f] [--skip-unsupported] [-q] SRC -o OUT",
     "Convert SRC to a GGUF that llama.cpp runs (an HF folder with config.json: Llama, Mistral,\n"
-    "Qwen2, GPT-2), or any model file or folder to GGUF or safetensors keeping tensor names.", opts
+    "Qwen2, GPT-2; a llama2.c checkpoint with --tokenizer), or any model file or folder to GGUF\n"
+    "or safetensors keeping tensor names.", opts
 };
 
 typedef struct {

@@ -40,6 +40,18 @@ expect_exit "arch: --pre sets tokenizer.ggml.pre" 0 "" "$C" -q "$hf" --pre qwen2
 [ "$(meta "$T/pre.gguf" '.models[0].metadata["tokenizer.ggml.pre"]')" = '"qwen2"' ] && pass "arch: tokenizer.ggml.pre written" || fail "arch: tokenizer.ggml.pre written" "missing"
 expect_exit "arch: refuses to overwrite" 2 "already exists" "$C" -q "$hf" --no-vocab -o "$T/a.gguf"
 
+# llama2.c checkpoints: architecture-aware by default, the tokenizer named explicitly
+l2c=$M/llama2c/stories260K.bin
+if [ -f "$l2c" ]; then
+  expect_exit "arch: llama2.c checkpoint converts by default" 0 "" "$C" -q "$l2c" --tokenizer "$hf/tokenizer.model" -o "$T/l2c.gguf"
+  n=$(meta "$T/l2c.gguf" '[(.models[0].tensors | length), .models[0].metadata["general.name"], (.models[0].metadata["tokenizer.ggml.tokens"] | length)]')
+  [ "$n" = '[47,"stories260K",512]' ] && pass "arch: llama2.c checkpoint: 47 tensors, name, 512 tokens" || fail "arch: llama2.c checkpoint: 47 tensors, name, 512 tokens" "got $n"
+  expect_exit "arch: llama2.c checkpoint without --tokenizer (4)" 4 "name one with --tokenizer" "$C" "$l2c" -o "$T/x.gguf"
+  expect_exit "arch: llama2.c checkpoint --keep-names still a container copy" 0 "" "$C" -q --keep-names "$l2c" -o "$T/l2k.gguf"
+else
+  skip "arch: llama2.c checkpoint" "needs ../shared/models/llama2c/stories260K.bin"
+fi
+
 # usage errors (2)
 expect_exit "arch: quantized --outtype not yet available (2)" 2 "q8_0.*not available yet" "$C" "$hf" --outtype q8_0 -o "$T/q.gguf"
 expect_exit "arch: unknown --outtype (2)" 2 "not known" "$C" "$hf" --outtype f24 -o "$T/q.gguf"

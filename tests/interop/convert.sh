@@ -2,7 +2,7 @@
 # tests/interop/convert.sh: GGUF files lowbit-convert writes from HF folders load and run in
 # the real llama.cpp (tests/interop/convert_run.c): the stories260K conversions greedy-continue
 # "Once upon a time" exactly as llama.cpp's own gguf/stories260K.gguf does; tiny-llama-trained
-# reproduces the training code's logits; gpt2, and qwen2 / mistral / llama3-rope-scaling folders
+# reproduces the training code's logits; llama2.c checkpoints; gpt2, and qwen2 / mistral / llama3-rope-scaling folders
 # made here (real config.json fields, random weights; mistral with head_dim x heads != hidden_size)
 # convert, load and decode.
 # Vocabularies come from each folder's own tokenizer (tokenizer.model, tokenizer.json); one case
@@ -18,7 +18,7 @@ if [ ! -f "$inc/llama.h" ] || [ ! -f "$lib/libllama.v0.4.0.so" ]; then
 fi
 case "$(uname -m)" in x86_64) ;; *) skip convert-interop "reference libraries are x86-64 only"; exit 0 ;; esac
 need_shared "convert interop" models/hf/stories260K-llama/config.json models/gguf/stories260K.gguf \
-  models/hf/tiny-llama-trained/probe_logits.npy models/hf/tiny-gpt2-random/tokenizer.json || exit 0
+  models/llama2c/stories260K.bin models/llama2c/pr468-model_qint80.bin models/hf/tiny-llama-trained/probe_logits.npy models/hf/tiny-gpt2-random/tokenizer.json || exit 0
 # plain (unsanitized) libraries, whatever tree the suite itself runs in
 if ! (cd "$root" && make -s build/libconvert.a build/libformats.a bin/lowbit-convert) > "$T/make.log" 2>&1; then
   fail convert-interop-build "make: $(tail -3 "$T/make.log")"; exit 0
@@ -60,6 +60,8 @@ convert_ok "stories260K --outtype f16 greedy == llama.cpp's gguf" "$T/s16.gguf" 
   && greedy_same "stories260K --outtype f16 greedy == llama.cpp's gguf" "$T/s16.gguf"
 convert_ok "stories260K, vocabulary of a GGUF (--tokenizer FILE.gguf), greedy == llama.cpp's gguf" "$T/sg.gguf" "$M/hf/stories260K-llama" --tokenizer "$tok" \
   && greedy_same "stories260K, vocabulary of a GGUF (--tokenizer FILE.gguf), greedy == llama.cpp's gguf" "$T/sg.gguf"
+convert_ok "llama2c/stories260K.bin greedy == llama.cpp's gguf" "$T/l2c.gguf" "$M/llama2c/stories260K.bin" --tokenizer "$M/hf/stories260K-llama/tokenizer.model" \
+  && greedy_same "llama2c/stories260K.bin greedy == llama.cpp's gguf" "$T/l2c.gguf"
 # -o - through a pipe gives the same file
 "$C" -q "$M/hf/stories260K-llama" -o - | cat > "$T/p.gguf"
 cmp -s "$T/p.gguf" "$T/s.gguf" && pass "convert HF folder -o - pipe == file" || fail "convert HF folder -o - pipe == file" "bytes differ"
@@ -91,6 +93,10 @@ runs() {
 }
 convert_ok "tiny-gpt2-random converts, loads and runs" "$T/g2.gguf" "$M/hf/tiny-gpt2-random" \
   && runs "tiny-gpt2-random converts, loads and runs" "$T/g2.gguf"
+# a llama2.c v2 (int8 groups) checkpoint with its llama2.c tokenizer.bin (a shifted-ReLU experiment:
+# llama.cpp runs it, the text is not meant to be good)
+convert_ok "llama2c v2 pr468 + tokenizer.bin converts, loads and runs" "$T/pr.gguf" "$M/llama2c/pr468-model_qint80.bin" \
+  --tokenizer "$M/llama2c/pr468-tok1024.bin" && runs "llama2c v2 pr468 + tokenizer.bin converts, loads and runs" "$T/pr.gguf"
 if [ -f "$M/gguf/ggml-vocab-gpt-2.gguf" ] && [ -f "$T/g2.gguf" ]; then
   txt="Hello world, it's   a test 123 ünïcode"
   "$R" "$lib" tokens "$M/gguf/ggml-vocab-gpt-2.gguf" "$txt" > "$T/tr.out" 2>&1; "$R" "$lib" tokens "$T/g2.gguf" "$txt" > "$T/tv.out" 2>&1

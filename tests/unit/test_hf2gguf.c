@@ -13,6 +13,7 @@
  *   hf/tiny-llama-trained             == gguf/tiny-llama-trained-f32.gguf (F32: bytes and
  *                                        every llama.* key); at F16 the F16 rounding
  *   hf/tiny-gpt2-random               c_attn etc. transposed, position_embd F32
+ *   llama2c/stories260K.bin           == gguf/stories260K.gguf (llama.cpp-named source)
  * Every conversion also runs with tiny pieces (200-300 elements) and must give the same
  * bytes, so the bounded paths (row gathers, column strips) are exercised. */
 #include <math.h>
@@ -360,6 +361,31 @@ static void t_native(void)
     if (!rc) compare("native path: every tensor as in the source", out, ref, LB_F32, 0, NULL);
 }
 
+/* llama2.c checkpoint (the llama2c reader names tensors like llama.cpp): the same tensors
+ * as llama.cpp's stories260K.gguf, which was converted from this very file. */
+static void t_llama2c(void)
+{
+    char out[700], ref[1200];
+    lb_err e;
+    lb_conv_opts o = { .outtype = -1, .no_vocab = 1 };
+    snprintf(out, sizeof out, "%s/l2c.gguf", tmp);
+    ref_path(ref, sizeof ref, "gguf/stories260K.gguf");
+    tap_begin("llama2c/stories260K.bin converts");
+    CHECK(convert("llama2c/stories260K.bin", &o, out, &e) == 0, "%s", e.msg);
+    tap_end();
+    compare("llama2c/stories260K.bin tensors == llama.cpp's stories260K.gguf", out, ref, LB_F32, 0, "output.weight");
+    static const char *const keys[] = {
+        "llama.embedding_length", "llama.feed_forward_length", "llama.attention.head_count",
+        "llama.attention.head_count_kv", "llama.block_count", "llama.rope.dimension_count",
+        "llama.attention.layer_norm_rms_epsilon", NULL
+    };
+    compare_keys("llama2c/stories260K.bin hyperparameters == stories260K.gguf", out, ref, keys);
+    o.no_vocab = 0;
+    tap_begin("llama2c checkpoint without --tokenizer is refused");
+    CHECK(convert("llama2c/stories260K.bin", &o, out, &e) == LB_EFORMAT && strstr(e.msg, "--tokenizer"), "%s", e.msg);
+    tap_end();
+}
+
 int main(void)
 {
     sh = tap_shared();
@@ -374,6 +400,7 @@ int main(void)
     t_gpt2();
     t_vocab();
     t_native();
+    t_llama2c();
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (system(cmd)) {}
