@@ -208,6 +208,9 @@ int main(int argc, char **argv)
             if (!o.skip) {
                 char buf[800];
                 lb_say(src, "%s (use --skip-unsupported to leave it out)", lb_err_str(&err, buf, sizeof buf));
+                free(sel);
+                free(wt);
+                free(kv);
                 lb_model_close(m);
                 return LB_EFORMAT;
             }
@@ -229,6 +232,9 @@ int main(int argc, char **argv)
     lb_writer *w = NULL;
     int rc = lb_out_open(&out, o.out, o.force ? LB_OUT_FORCE : 0, &err);
     if (rc) {
+        free(sel);
+        free(wt);
+        free(kv);
         lb_model_close(m);
         return lb_report(o.out, &err);
     }
