@@ -283,6 +283,8 @@ static int derive(const lb_arch *a, lb_hparams *hp, const char *path, lb_err *er
         if (!hp->given[h] || (h != LB_HP_LAYERS && hp->v[h] == 0))
             return cfg_err(err, path, "no positive '%s'", hp_names[h][h == LB_HP_LAYERS ? 1 : 0]);
     }
+    if (hp->v[LB_HP_LAYERS] > LB_ARCH_MAX_LAYERS)
+        return cfg_err(err, path, "%s", "the layer count is implausible (more than 100000)");
     if (!hp->given[LB_HP_FF]) {
         if (!a->ff_4x) return cfg_err(err, path, "no '%s'", "intermediate_size");
         hp->v[LB_HP_FF] = 4 * hp->v[LB_HP_EMBD];

@@ -175,7 +175,7 @@ static int check_shape(const lb_conv *c, const lb_tensor *t, const lb_arch_tenso
     shape_str(have, sizeof have, t->ndim, t->shape);
     shape_str(exp, sizeof exp, at->ndim, want);
     return lb_err_item(err, LB_EFORMAT, "tensor", t->name, LB_NO_OFFSET,
-                       "shape %s, but config.json implies %s for %s", have, exp, c->arch->hf_arch);
+                       "shape %s, but %s implies %s for %s", have, c->hp_src, exp, c->arch->hf_arch);
 }
 
 static size_t table_len(const lb_arch_tensor *t)
@@ -218,7 +218,7 @@ static int plan_tensors(lb_conv *c, int native, lb_err *err)
         }
         if (bid >= 0 && (size_t)bid >= layers) {
             rc = lb_err_item(err, LB_EFORMAT, "tensor", t->name, LB_NO_OFFSET,
-                             "block %d, but config.json has %zu layers", bid, layers);
+                             "block %d, but %s has %zu layers", bid, c->hp_src, layers);
             break;
         }
         size_t slot = bid < 0 ? (size_t)(at - a->global) : ng + (size_t)bid * nb + (size_t)(at - a->block);
@@ -239,7 +239,7 @@ static int plan_tensors(lb_conv *c, int native, lb_err *err)
         if (!found[s]) {
             if ((at->flags & LB_TF_LM_HEAD) && c->hp.tied == 0)
                 rc = lb_err_item(err, LB_EFORMAT, "tensor", native ? gg : hf, LB_NO_OFFSET,
-                                 "missing (config.json says tie_word_embeddings: false)");
+                                 "missing (%s says tie_word_embeddings: false)", c->hp_src);
             else if (!(at->flags & LB_TF_OPTIONAL))
                 rc = lb_err_item(err, LB_EFORMAT, "tensor", native ? gg : hf, LB_NO_OFFSET,
                                  "missing (%s with %zu layers needs it)", a->hf_arch, layers);
@@ -464,6 +464,7 @@ int lb_conv_open(lb_conv **out, const char *src, const lb_conv_opts *o, lb_err *
     lb_conv *c = calloc(1, sizeof *c);
     if (!c) return nomem(err);
     c->o = o;
+    c->hp_src = "config.json";
     char p[4096];
     snprintf(p, sizeof p, "%s/config.json", src);
     int rc = lb_arch_config(p, &c->arch, &c->hp, err);
@@ -527,6 +528,9 @@ static int native_hparams(lb_conv *c, lb_err *err)
     hp->has_norm_eps = kv_num(c->m, a->val.v.s, "attention.layer_norm_epsilon", &hp->norm_eps);
     const char *need[] = { "block_count", "embedding_length", "attention.head_count", "feed_forward_length" };
     const int needh[] = { LB_HP_LAYERS, LB_HP_EMBD, LB_HP_HEAD, LB_HP_FF };
+    if (hp->v[LB_HP_LAYERS] > LB_ARCH_MAX_LAYERS)
+        return lb_err_item(err, LB_EFORMAT, "key", "block_count", LB_NO_OFFSET, "%lld layers is implausible",
+                           (long long)hp->v[LB_HP_LAYERS]);
     for (int i = 0; i < 4; i++)
         if (!hp->given[needh[i]] || (i && hp->v[needh[i]] == 0))
             return lb_err_item(err, LB_EFORMAT, "key", need[i], LB_NO_OFFSET, "missing (%s.%s)", a->val.v.s, need[i]);
@@ -546,6 +550,7 @@ int lb_conv_open_native(lb_conv **out, lb_model *m, const char *dir, const lb_co
     if (!c) { lb_model_close(m); return nomem(err); }
     c->o = o;
     c->m = m;
+    c->hp_src = "its metadata";
     int rc = native_hparams(c, err);
     if (!rc && !o->vocab_only) rc = plan_tensors(c, 1, err);
     if (!rc && o->vocab_only) { lb_model_close(c->m); c->m = NULL; }

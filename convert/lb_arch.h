@@ -19,6 +19,8 @@
 
 /* ---- hyperparameters read from config.json ---------------------------------------- */
 
+#define LB_ARCH_MAX_LAYERS 100000   /* more is refused as implausible (tables are per layer) */
+
 enum lb_hp {
     LB_HP_LAYERS, LB_HP_CTX, LB_HP_EMBD, LB_HP_FF, LB_HP_HEAD, LB_HP_HEAD_KV, LB_HP_VOCAB,
     LB_HP_HEAD_DIM, LB_HP_COUNT

@@ -52,6 +52,7 @@ typedef struct lb_conv {
     uint64_t    total_bytes;   /* output tensor bytes */
     uint64_t    params;
     const lb_conv_opts *o;
+    const char *hp_src;        /* where the hyperparameters came from, for messages */
 } lb_conv;
 
 /* What the architecture-aware mode takes: 1 a folder with config.json, 2 a model file

@@ -110,6 +110,8 @@ static void t_config(void)
         { "no layers", "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 8, \"num_attention_heads\": 2,"
                        " \"vocab_size\": 4, \"intermediate_size\": 8}", "num_hidden_layers" },
         { "fractional size", "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 8.5}", "'hidden_size' must be a non-negative integer" },
+        { "implausible layer count", "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 8, \"num_attention_heads\": 2,"
+                                     " \"num_hidden_layers\": 4000000000, \"vocab_size\": 4, \"intermediate_size\": 8}", "implausible" },
         { "heads do not divide", "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 10, \"num_attention_heads\": 3,"
                                  " \"num_hidden_layers\": 1, \"vocab_size\": 4, \"intermediate_size\": 8}", "not a multiple" },
     };
