@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_le.h"
+
 /* ---- the tables ------------------------------------------------------------------------ */
 
 #define T1(hf, gg, xf, fl, d0) { hf, gg, xf, fl, 1, { d0, LB_D_NONE } }
@@ -344,15 +346,18 @@ int lb_arch_config(const char *path, const lb_arch **arch, lb_hparams *hp, lb_er
 
 uint64_t lb_arch_dim(const lb_hparams *hp, int dim)
 {
-    const int64_t *v = hp->v;
+    /* every value is at most 2^32 - 1 (get_int), so these products cannot overflow 64 bits
+     * except QKV's, which saturates (no tensor has that many rows anyway) */
+    uint64_t h = (uint64_t)hp->v[LB_HP_HEAD], kv = (uint64_t)hp->v[LB_HP_HEAD_KV];
+    uint64_t hd = (uint64_t)hp->v[LB_HP_HEAD_DIM], qkv;
     switch (dim) {
-    case LB_D_EMBD: return (uint64_t)v[LB_HP_EMBD];
-    case LB_D_FF: return (uint64_t)v[LB_HP_FF];
-    case LB_D_VOCAB: return (uint64_t)v[LB_HP_VOCAB];
-    case LB_D_Q: return (uint64_t)(v[LB_HP_HEAD] * v[LB_HP_HEAD_DIM]);
-    case LB_D_KV: return (uint64_t)(v[LB_HP_HEAD_KV] * v[LB_HP_HEAD_DIM]);
-    case LB_D_QKV: return (uint64_t)((v[LB_HP_HEAD] + 2 * v[LB_HP_HEAD_KV]) * v[LB_HP_HEAD_DIM]);
-    case LB_D_CTX: return (uint64_t)v[LB_HP_CTX];
+    case LB_D_EMBD: return (uint64_t)hp->v[LB_HP_EMBD];
+    case LB_D_FF: return (uint64_t)hp->v[LB_HP_FF];
+    case LB_D_VOCAB: return (uint64_t)hp->v[LB_HP_VOCAB];
+    case LB_D_Q: return h * hd;
+    case LB_D_KV: return kv * hd;
+    case LB_D_QKV: return lb_mul64(h + 2 * kv, hd, &qkv) ? UINT64_MAX : qkv;
+    case LB_D_CTX: return (uint64_t)hp->v[LB_HP_CTX];
     default: return 0;
     }
 }
