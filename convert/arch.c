@@ -304,15 +304,12 @@ static int derive(const lb_arch *a, lb_hparams *hp, const char *path, lb_err *er
     return LB_OK;
 }
 
-int lb_arch_config(const char *path, const lb_arch **arch, lb_hparams *hp, lb_err *err)
+static int config_text(const char *txt, const char *path, const lb_arch **arch, lb_hparams *hp, lb_err *err)
 {
     memset(hp, 0, sizeof *hp);
     hp->tied = -1;
     *arch = NULL;
-    char *txt = slurp(path, err);
-    if (!txt) return err->code;
     cJSON *root = cJSON_Parse(txt);
-    free(txt);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return cfg_err(err, path, "%s", "not a JSON object (malformed config.json)");
@@ -341,6 +338,30 @@ int lb_arch_config(const char *path, const lb_arch **arch, lb_hparams *hp, lb_er
         rc = cfg_err(err, path, "no '%s'", "layer_norm_epsilon");
     if (!rc) rc = derive(*arch, hp, path, err);
     cJSON_Delete(root);
+    return rc;
+}
+
+int lb_arch_config(const char *path, const lb_arch **arch, lb_hparams *hp, lb_err *err)
+{
+    *arch = NULL;
+    char *txt = slurp(path, err);
+    if (!txt) return err->code;
+    int rc = config_text(txt, path, arch, hp, err);
+    free(txt);
+    return rc;
+}
+
+int lb_arch_config_mem(const void *data, size_t n, const char *name, const lb_arch **arch, lb_hparams *hp,
+                       lb_err *err)
+{
+    *arch = NULL;
+    if (n > CONFIG_MAX) return cfg_err(err, name, "%s", "larger than 16 MiB");
+    char *txt = malloc(n + 1);
+    if (!txt) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    memcpy(txt, data, n);
+    txt[n] = 0;
+    int rc = config_text(txt, name, arch, hp, err);
+    free(txt);
     return rc;
 }
 
@@ -548,6 +569,8 @@ int lb_arch_rope_freqs(const lb_arch *a, const lb_hparams *hp, float **out, size
     *n = 0;
     if (!a->rope || strcmp(hp->rope_type, "llama3") != 0) return LB_OK;
     size_t dim = (size_t)hp->v[LB_HP_HEAD_DIM], half = dim / 2;
+    if (dim > (1u << 20))
+        return lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET, "config.json: head size %zu is implausible for rope_freqs", dim);
     float *f = malloc((half ? half : 1) * sizeof *f);
     if (!f) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
     /* float32 throughout, as the torch expressions in llama.cpp's converter evaluate */

@@ -103,6 +103,9 @@ const char *lb_arch_supported(void);
  * cannot be read; LB_EFORMAT naming the file when it is not JSON, lacks a required field,
  * or names an unsupported architecture (listing the supported ones). */
 int lb_arch_config(const char *path, const lb_arch **arch, lb_hparams *hp, lb_err *err);
+/* The same from memory (n bytes, NULs end the text early); name is used in messages. */
+int lb_arch_config_mem(const void *data, size_t n, const char *name, const lb_arch **arch, lb_hparams *hp,
+                       lb_err *err);
 
 /* Value of a shape dimension under hp. */
 uint64_t lb_arch_dim(const lb_hparams *hp, int dim);
