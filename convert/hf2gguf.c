@@ -7,7 +7,8 @@
  *
  * Types: 1-D tensors, norms, biases and position embeddings are F32 (as llama.cpp writes
  * them); matrices take --outtype, or by default keep the source precision (F32, F16 and
- * BF16 stay; other plain types become F32; block types are copied unchanged).
+ * BF16 stay; other plain types become F32; block types are copied unchanged, or decoded
+ * with the quantize library's kernels when --outtype asks for a float type).
  *
  * Streaming (lb_conv_write), every buffer at most LB_CONV_CHUNK elements:
  *   - plain tensors: contiguous pieces, converted element by element;
@@ -26,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "lb_dtype.h"
+#include "lb_quant.h"
 #include "lb_tokenizer.h"
 #include "lb_writer.h"
 
@@ -112,14 +114,26 @@ static int file_type(const lb_conv *c)
     }
 }
 
-static int check_convertible(const lb_tensor *src, int out, lb_err *err)
+static int is_block(int type)
 {
-    if (src->type == out) return LB_OK;
+    const lb_type_traits *tt = lb_type_get(type);
+    return tt && tt->kind == LB_KIND_BLOCK;
+}
+
+/* Plain types convert through f32; block types (llama2.c v2 Q8_0) are copied as they are,
+ * or decoded by the quantize library's kernels when another type is asked for. */
+static int check_convertible(const lb_tensor *src, int out, int xform, uint32_t chunk, lb_err *err)
+{
     const lb_type_traits *tt = lb_type_get(src->type);
-    if (!tt || tt->kind == LB_KIND_BLOCK)
+    if (!tt) return lb_err_item(err, LB_EFORMAT, "tensor", src->name, LB_NO_OFFSET, "unknown type");
+    if (tt->kind != LB_KIND_BLOCK) return LB_OK;
+    if (xform != LB_XF_NONE)
         return lb_err_item(err, LB_EFORMAT, "tensor", src->name, LB_NO_OFFSET,
-                           "converting %s to %s needs the quantize library (not available yet)",
-                           tt ? tt->name : "this type", lb_type_get(out)->name);
+                           "a %s tensor cannot be permuted or transposed (blocks span elements)", tt->name);
+    if (src->type == out) return LB_OK;
+    if (!lb_qkernel_get(src->type) || tt->blck > chunk)
+        return lb_err_item(err, LB_EFORMAT, "tensor", src->name, LB_NO_OFFSET,
+                           "%s cannot be decoded to %s here", tt->name, lb_type_get(out)->name);
     return LB_OK;
 }
 
@@ -160,7 +174,7 @@ static int add_tensor(lb_conv *c, const char *name, const lb_tensor *src, const 
     }
     t->type = out_type(c->o, name, at ? at->flags : 0, src->type, src->ndim);
     t->fixed = at && (at->flags & LB_TF_F32);
-    LB_TRY(check_convertible(src, t->type, err));
+    LB_TRY(check_convertible(src, t->type, t->xform, c->o->chunk ? c->o->chunk : LB_CONV_CHUNK, err));
     c->n_t++;
     return LB_OK;
 }
@@ -588,6 +602,7 @@ static int emit(stream *s, const void *data, size_t n, const char *name)
     return LB_OK;
 }
 
+/* bytes per element of a plain type (block types only reach here through raw copies) */
 static size_t esize(int type) { return lb_type_get(type)->type_size; }
 
 /* Convert n elements in s->b.raw (source type) to the output type and write them. */
@@ -595,7 +610,12 @@ static int convert_emit(stream *s, const lb_conv_tensor *t, size_t n)
 {
     int st = t->src->type;
     if (st == t->type) return emit(s, s->b.raw, n * esize(st), t->name);
-    lb_plain_to_f32(st, s->b.raw, s->b.f, n);
+    if (is_block(st)) {
+        int rc = lb_dequantize_any(st, s->b.raw, s->b.f, (int64_t)n, s->err);
+        if (rc) { *s->out_side = 0; return rc; }
+    } else {
+        lb_plain_to_f32(st, s->b.raw, s->b.f, n);
+    }
     lb_f32_to_plain(t->type, s->b.f, s->b.out, n);
     return emit(s, s->b.out, n * esize(t->type), t->name);
 }
@@ -620,10 +640,11 @@ static int stream_plain(stream *s, const lb_conv_tensor *t)
         }
         return LB_OK;
     }
-    size_t es = esize(src->type);
-    for (uint64_t i = 0; i < src->nelem; i += s->chunk) {
-        size_t n = (size_t)(src->nelem - i < s->chunk ? src->nelem - i : s->chunk);
-        LB_TRY(read_src(s, src, i * es, s->b.raw, n * es));
+    const lb_type_traits *tt = lb_type_get(src->type);
+    uint64_t step = s->chunk / tt->blck * tt->blck;    /* whole blocks (check_convertible: >= 1) */
+    for (uint64_t i = 0; i < src->nelem; i += step) {
+        size_t n = (size_t)(src->nelem - i < step ? src->nelem - i : step);
+        LB_TRY(read_src(s, src, i / tt->blck * tt->type_size, s->b.raw, n / tt->blck * tt->type_size));
         LB_TRY(convert_emit(s, t, n));
     }
     return LB_OK;

@@ -20,11 +20,11 @@ case "$(uname -m)" in x86_64) ;; *) skip convert-interop "reference libraries ar
 need_shared "convert interop" models/hf/stories260K-llama/config.json models/gguf/stories260K.gguf \
   models/llama2c/stories260K.bin models/llama2c/pr468-model_qint80.bin models/hf/tiny-llama-trained/probe_logits.npy models/hf/tiny-gpt2-random/tokenizer.json || exit 0
 # plain (unsanitized) libraries, whatever tree the suite itself runs in
-if ! (cd "$root" && make -s build/libconvert.a build/libformats.a bin/lowbit-convert) > "$T/make.log" 2>&1; then
+if ! (cd "$root" && make -s build/libconvert.a build/libquantize.a build/libformats.a bin/lowbit-convert) > "$T/make.log" 2>&1; then
   fail convert-interop-build "make: $(tail -3 "$T/make.log")"; exit 0
 fi
 if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -I"$inc" -I"$ginc" -I"$root/formats" \
-    -o "$T/convert_run" "$root/tests/interop/convert_run.c" "$root/build/libconvert.a" "$root/build/libformats.a" \
+    -o "$T/convert_run" "$root/tests/interop/convert_run.c" "$root/build/libconvert.a" "$root/build/libquantize.a" "$root/build/libformats.a" \
     -L"$lib" -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so -Wl,-rpath,"$lib" \
     $(pkg-config --libs libcjson libarchive zlib libcrypto 2>/dev/null) -lm -lpthread > "$T/cc.log" 2>&1; then
   fail convert-interop-build "compile: $(head -5 "$T/cc.log")"; exit 0

@@ -26,6 +26,8 @@
 #include "lb_hf2gguf.h"
 #include "lb_le.h"
 #include "lb_model.h"
+#include "lb_quant.h"
+#include "lb_writer.h"
 #include "tap.h"
 
 static char tmp[600];
@@ -386,6 +388,122 @@ static void t_llama2c(void)
     tap_end();
 }
 
+/* A llama.cpp-named source with Q8_0 matrices (what llama2.c v2 checkpoints give): kept as
+ * they are by default, decoded by the quantize library's kernel for --outtype f16. The source
+ * is stories260K.gguf with every matrix whose rows are a multiple of 32 quantized here. */
+static int write_q8_source(const char *path, lb_err *e)
+{
+    char ref[1200];
+    ref_path(ref, sizeof ref, "gguf/stories260K.gguf");
+    lb_model *m;
+    LB_TRY(lb_model_open(&m, ref, e));
+    lb_wtensor w[64];
+    uint8_t *data[64] = { 0 };
+    size_t n = m->n_tensors < 64 ? m->n_tensors : 64;
+    int rc = LB_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const lb_tensor *t = &m->tensors[i];
+        w[i] = (lb_wtensor){ t->name, t->type, t->ndim, { 0 } };
+        memcpy(w[i].shape, t->shape, sizeof w[i].shape);
+        uint8_t *raw = read_all(m, t);
+        if (!raw) { rc = LB_EIO; break; }
+        if (t->ndim == 2 && t->shape[1] % 32 == 0) {
+            float *f = malloc(t->nelem * sizeof *f);
+            data[i] = malloc(t->nelem / 32 * 34);
+            for (uint64_t k = 0; f && k < t->nelem; k++) f[k] = lb_ldf32(raw + 4 * k);
+            rc = f && data[i] ? lb_quantize_rows_mt(LB_Q8_0, f, data[i], (int64_t)t->shape[0], (int64_t)t->shape[1],
+                                                    NULL, 1, NULL, e) : LB_EIO;
+            w[i].type = LB_Q8_0;
+            free(f);
+            free(raw);
+        } else {
+            data[i] = raw;
+        }
+    }
+    lb_out *out;
+    lb_writer *wr;
+    if (!rc) rc = lb_out_open(&out, path, LB_OUT_FORCE, e);
+    if (!rc) {
+        rc = lb_writer_begin(&wr, &lb_gguf_writer_ops, out, m->kv, m->n_kv, w, n, e);
+        for (size_t i = 0; i < n && !rc; i++) {
+            uint64_t b;
+            lb_type_nbytes(w[i].type, w[i].shape[0] * (w[i].ndim > 1 ? w[i].shape[1] : 1), &b);
+            rc = lb_writer_data(wr, data[i], (size_t)b, e);
+        }
+        if (!rc) rc = lb_writer_end(wr, e);
+        if (!rc) rc = lb_out_commit(out, e);
+        else lb_out_abort(out);
+    }
+    for (size_t i = 0; i < n; i++) free(data[i]);
+    lb_model_close(m);
+    return rc;
+}
+
+static int convert_native(const char *src, const lb_conv_opts *o, const char *out, lb_err *e)
+{
+    lb_model *m;
+    lb_conv *c = NULL;
+    lb_out *f;
+    int side, rc = lb_model_open(&m, src, e);
+    if (!rc) rc = lb_conv_open_native(&c, m, "/nonexistent", o, e);
+    if (!rc) rc = lb_out_open(&f, out, LB_OUT_FORCE, e);
+    if (!rc) {
+        rc = lb_conv_write(c, f, &side, e);
+        if (!rc) rc = lb_out_commit(f, e); else lb_out_abort(f);
+    }
+    lb_conv_free(c);
+    return rc;
+}
+
+static void t_native_q8(void)
+{
+    char q8[700], keep[700], f16[700], f16p[700];
+    lb_err e;
+    snprintf(q8, sizeof q8, "%s/q8src.gguf", tmp);
+    snprintf(keep, sizeof keep, "%s/q8keep.gguf", tmp);
+    snprintf(f16, sizeof f16, "%s/q8f16.gguf", tmp);
+    snprintf(f16p, sizeof f16p, "%s/q8f16p.gguf", tmp);
+    tap_begin("Q8_0 source: kept by default (file_type 7), decoded for --outtype f16, also in pieces");
+    int rc = write_q8_source(q8, &e);
+    CHECK(rc == 0, "writing the Q8_0 source: %s", e.msg);
+    lb_conv_opts o = { .outtype = -1, .no_vocab = 1 };
+    if (!rc) CHECK((rc = convert_native(q8, &o, keep, &e)) == 0, "keep: %s", e.msg);
+    o.outtype = LB_F16;
+    if (!rc) CHECK((rc = convert_native(q8, &o, f16, &e)) == 0, "f16: %s", e.msg);
+    o.chunk = 200;
+    if (!rc) CHECK((rc = convert_native(q8, &o, f16p, &e)) == 0, "f16 pieces: %s", e.msg);
+    if (!rc) CHECK(files_equal(f16, f16p), "pieces of 200 elements give other bytes");
+    lb_model *src = NULL, *k = NULL, *h = NULL;
+    if (!rc && !lb_model_open(&src, q8, &e) && !lb_model_open(&k, keep, &e) && !lb_model_open(&h, f16, &e)) {
+        const lb_kv *ft = kv(k, "general.file_type");
+        CHECK(ft && ft->val.v.u == 7, "file_type is not MOSTLY_Q8_0");
+        size_t n_q8 = 0;
+        for (size_t i = 0; i < src->n_tensors; i++) {
+            const lb_tensor *t = &src->tensors[i], *a = lb_model_find(k, t->name), *b = lb_model_find(h, t->name);
+            if (!a || !b) continue;   /* output.weight: not written for a tied model */
+            uint8_t *x = read_all(src, t), *y = read_all(k, a), *z = read_all(h, b);
+            CHECK(x && y && a->type == t->type && a->nbytes == t->nbytes && !memcmp(x, y, t->nbytes), "'%s' not kept", t->name);
+            if (t->type == LB_Q8_0) {
+                n_q8++;
+                float *f = malloc(t->nelem * sizeof *f);
+                CHECK(f && lb_dequantize_any(LB_Q8_0, x, f, (int64_t)t->nelem, &e) == 0, "dequantize");
+                int ok = b->type == LB_F16 && f && z;
+                for (uint64_t j = 0; ok && j < t->nelem; j++) ok = lb_ld16(z + 2 * j) == lb_f32_to_f16(f[j]);
+                CHECK(ok, "'%s' is not the f16 rounding of its Q8_0 values", t->name);
+                free(f);
+            }
+            free(x);
+            free(y);
+            free(z);
+        }
+        CHECK(n_q8 >= 20, "only %zu Q8_0 tensors", n_q8);
+    } else if (!rc) CHECK(0, "open: %s", e.msg);
+    lb_model_close(src);
+    lb_model_close(k);
+    lb_model_close(h);
+    tap_end();
+}
+
 int main(void)
 {
     sh = tap_shared();
@@ -401,6 +519,7 @@ int main(void)
     t_vocab();
     t_native();
     t_llama2c();
+    t_native_q8();
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (system(cmd)) {}
