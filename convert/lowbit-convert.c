@@ -2,8 +2,8 @@
  * (docs/lowbit-convert.md).
  *
  * Architecture-aware mode (the default when SRC is an HF folder with config.json or a
- * llama2.c checkpoint):
- * llama.cpp's tensor names, transforms, hyperparameters and tokenizer (convert/hf2gguf.c).
+ * llama2.c checkpoint): llama.cpp's tensor names, transforms, hyperparameters and
+ * tokenizer (convert/hf2gguf.c).
  * Names-kept mode (--keep-names, and the default for every other SRC): every tensor keeps
  * its name, dtype, shape and bytes; only the container changes. Both read one bounded
  * chunk at a time and stream the output, so `-o -` works on a pipe. */
@@ -46,14 +46,15 @@ typedef struct {
     int force, skip, quiet, keep, vocab_only, no_vocab, outtype, arch_opt;
 } options;
 
-/* f32, f16, bf16. Quantized types come with the quantize library: this is where they
- * will be accepted (and hf2gguf.c's out_type/convert_emit where they are produced). */
+/* f32, f16, bf16. Quantized output types are the hook for the quantize library: this is
+ * where they will be accepted, and hf2gguf.c's out_type/convert_emit where the rows get
+ * quantized (lb_quantize_rows_mt) instead of rounded. */
 static int parse_outtype(const char *name)
 {
     const lb_type_traits *t = lb_type_by_name(name);
     if (t && (t->id == LB_F32 || t->id == LB_F16 || t->id == LB_BF16)) return t->id;
     if (t && t->kind == LB_KIND_BLOCK)
-        lb_usage_fail("--outtype %s: quantized output types are not available yet (they come with the quantize library)", name);
+        lb_usage_fail("--outtype %s: quantized output types are not available in lowbit-convert yet", name);
     lb_usage_fail("--outtype '%s' is not known (f32, f16, bf16)", name);
 }
 
@@ -174,7 +175,8 @@ int main(int argc, char **argv)
     struct stat st;
     /* HF folders with config.json; the architecture-aware options ask for it on any folder */
     if (!o.keep && (lb_conv_detect(src) || (o.arch_opt && stat(src, &st) == 0 && S_ISDIR(st.st_mode)))) {
-        if (o.format ? strcmp(o.format, "gguf") != 0 : (strcmp(o.out, "-") != 0 && format_from_name(o.out) && strcmp(format_from_name(o.out), "gguf") != 0))
+        const char *named = o.format ? o.format : format_from_name(o.out);
+        if (named && strcmp(named, "gguf") != 0)
             lb_usage_fail("an architecture-aware conversion writes GGUF (use --keep-names for other formats)");
         if (strcmp(o.out, "-") != 0 && same_file(src, o.out)) lb_usage_fail("OUT is the same file as SRC");
         lb_install_signals();
