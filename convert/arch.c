@@ -282,8 +282,12 @@ static int derive(const lb_arch *a, lb_hparams *hp, const char *path, lb_err *er
     static const int required[] = { LB_HP_LAYERS, LB_HP_EMBD, LB_HP_HEAD, LB_HP_VOCAB };
     for (size_t i = 0; i < sizeof required / sizeof *required; i++) {
         int h = required[i];
-        if (!hp->given[h] || (h != LB_HP_LAYERS && hp->v[h] == 0))
-            return cfg_err(err, path, "no positive '%s'", hp_names[h][h == LB_HP_LAYERS ? 1 : 0]);
+        if (hp->given[h] && (h == LB_HP_LAYERS || hp->v[h] > 0)) continue;
+        char names[200];
+        size_t at = 0;
+        for (const char *const *n = hp_names[h]; *n && at < sizeof names; n++)
+            at += (size_t)snprintf(names + at, sizeof names - at, "%s'%s'", at ? " or " : "", *n);
+        return cfg_err(err, path, "no positive %s", names);
     }
     if (hp->v[LB_HP_LAYERS] > LB_ARCH_MAX_LAYERS)
         return cfg_err(err, path, "%s", "the layer count is implausible (more than 100000)");
