@@ -1,8 +1,12 @@
-/* lowbit-convert: convert a model between containers (docs/lowbit-convert.md).
+/* lowbit-convert: convert a model to GGUF that llama.cpp runs, or between containers
+ * (docs/lowbit-convert.md).
  *
- * Names-kept mode (--keep-names, the only mode so far): every tensor keeps its name,
- * dtype, shape and bytes; only the container changes. Reads one bounded chunk at a time
- * and streams the output, so `-o -` works on a pipe. */
+ * Architecture-aware mode (the default when SRC is an HF folder with config.json or a
+ * llama2.c checkpoint): llama.cpp's tensor names, transforms, hyperparameters and
+ * tokenizer (convert/hf2gguf.c).
+ * Names-kept mode (--keep-names, and the default for every other SRC): every tensor keeps
+ * its name, dtype, shape and bytes; only the container changes. Both read one bounded
+ * chunk at a time and stream the output, so `-o -` works on a pipe. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "lb_dtype.h"
+#include "lb_hf2gguf.h"
 #include "lb_model.h"
 #include "lb_tool.h"
 #include "lb_writer.h"
@@ -21,14 +26,37 @@ static const lb_opt opts[] = {
     { "skip-unsupported", 0, NULL, "leave out tensors the output format cannot hold (else exit 4)" },
     { "keep-names", 0, NULL, "keep tensor names, dtypes and bytes as they are (container conversion)" },
     { "quiet", 'q', NULL, "no notes on stderr" },
+    { "outtype", 0, "TYPE", "matrices as f32, f16 or bf16 (default: as in SRC)" },
+    { "vocab-only", 0, NULL, "hyperparameters and tokenizer only, no tensors" },
+    { "no-vocab", 0, NULL, "no tokenizer metadata" },
+    { "tokenizer", 0, "FILE", "tokenizer file (a .gguf: take its tokenizer.* metadata)" },
+    { "pre", 0, "NAME", "set tokenizer.ggml.pre (the pre-tokenizer llama.cpp uses)" },
     { NULL, 0, NULL, NULL }
 };
 static const lb_tool tool = {
-    "lowbit-convert", "[--keep-names] [--format FMT] [-f] [--skip-unsupported] SRC -o OUT",
-    "Convert SRC (a model file or HF-style folder) to GGUF or safetensors, losslessly.", opts
+    "lowbit-convert", "[--outtype TYPE] [--vocab-only | --no-vocab] [--tokenizer FILE] [--pre NAME]\n"
+    "                      [--keep-names] [--format FMT] [-f] [--skip-unsupported] [-q] SRC -o OUT",
+    "Convert SRC to a GGUF that llama.cpp runs (an HF folder with config.json: Llama, Mistral,\n"
+    "Qwen2, GPT-2; a llama2.c checkpoint with --tokenizer), or any model file or folder to GGUF\n"
+    "or safetensors keeping tensor names.", opts
 };
 
-typedef struct { const char *out, *format; int force, skip, quiet; } options;
+typedef struct {
+    const char *out, *format, *tokenizer, *pre;
+    int force, skip, quiet, keep, vocab_only, no_vocab, outtype, arch_opt;
+} options;
+
+/* f32, f16, bf16. Quantized output types are the hook for the quantize library: this is
+ * where they will be accepted, and hf2gguf.c's out_type/convert_emit where the rows get
+ * quantized (lb_quantize_rows_mt) instead of rounded. */
+static int parse_outtype(const char *name)
+{
+    const lb_type_traits *t = lb_type_by_name(name);
+    if (t && (t->id == LB_F32 || t->id == LB_F16 || t->id == LB_BF16)) return t->id;
+    if (t && t->kind == LB_KIND_BLOCK)
+        lb_usage_fail("--outtype %s: quantized output types are not available in lowbit-convert yet", name);
+    lb_usage_fail("--outtype '%s' is not known (f32, f16, bf16)", name);
+}
 
 static void on_opt(int idx, const char *arg, void *ctx)
 {
@@ -38,8 +66,13 @@ static void on_opt(int idx, const char *arg, void *ctx)
     case 1: o->format = arg; break;
     case 2: o->force = 1; break;
     case 3: o->skip = 1; break;
-    case 4: break;                    /* the default, and so far the only mode */
+    case 4: o->keep = 1; break;
     case 5: o->quiet = 1; break;
+    case 6: o->outtype = parse_outtype(arg); o->arch_opt = 1; break;
+    case 7: o->vocab_only = 1; o->arch_opt = 1; break;
+    case 8: o->no_vocab = 1; o->arch_opt = 1; break;
+    case 9: o->tokenizer = arg; o->arch_opt = 1; break;
+    case 10: o->pre = arg; o->arch_opt = 1; break;
     }
 }
 
@@ -85,14 +118,72 @@ static int copy_tensors(lb_model *m, const size_t *sel, size_t n, lb_writer *w, 
     return rc;
 }
 
+/* ---- architecture-aware mode ---- */
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total, const char *tensor)
+{
+    lb_progress *p = ctx;
+    (void)total;
+    lb_progress_add(p, done - p->done, tensor);
+}
+
+static int arch_main(const options *o, const char *src)
+{
+    lb_progress p;
+    lb_conv_opts co = { .outtype = o->outtype, .vocab_only = o->vocab_only, .no_vocab = o->no_vocab,
+                        .tokenizer = o->tokenizer, .pre = o->pre, .progress = on_progress, .progress_ctx = &p };
+    lb_err err;
+    lb_err_clear(&err);
+    lb_conv *c = NULL;
+    if (lb_conv_open(&c, src, &co, &err)) return lb_report(src, &err);
+    lb_out *out = NULL;
+    if (lb_out_open(&out, o->out, o->force ? LB_OUT_FORCE : 0, &err)) {
+        lb_conv_free(c);
+        return lb_report(o->out, &err);
+    }
+    lb_progress_init(&p, "converting", c->total_bytes);
+    int out_side = 1;
+    int rc = lb_conv_write(c, out, &out_side, &err);
+    lb_progress_end(&p);
+    if (!rc) {
+        out_side = 1;
+        rc = lb_out_commit(out, &err);
+        out = NULL;
+    }
+    if (rc) {
+        lb_report(out_side ? o->out : src, &err);
+        lb_out_abort(out);
+    } else if (!o->quiet && strcmp(o->out, "-") != 0) {
+        lb_say(o->out, "%s (%s), %zu tensors, %.1f MB", c->arch->gguf_arch, c->arch->hf_arch, c->n_t,
+               (double)c->total_bytes / 1e6);
+    }
+    lb_conv_free(c);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    options o = { 0 };
+    options o = { .outtype = -1 };
     int first = lb_parse_opts(argc, argv, &tool, on_opt, &o);
     if (first >= argc) lb_usage_fail("no SRC given");
     if (first + 1 < argc) lb_usage_fail("one SRC at a time ('%s' is extra)", argv[first + 1]);
     if (!o.out) lb_usage_fail("no output given (-o OUT)");
     const char *src = argv[first];
+    if (o.vocab_only && o.no_vocab) lb_usage_fail("--vocab-only and --no-vocab exclude each other");
+    if (o.keep && o.arch_opt)
+        lb_usage_fail("--keep-names cannot be combined with --outtype, --vocab-only, --no-vocab, --tokenizer or --pre");
+    struct stat st;
+    /* HF folders with config.json; the architecture-aware options ask for it on any folder */
+    if (!o.keep && (lb_conv_detect(src) || (o.arch_opt && stat(src, &st) == 0 && S_ISDIR(st.st_mode)))) {
+        const char *named = o.format ? o.format : format_from_name(o.out);
+        if (named && strcmp(named, "gguf") != 0)
+            lb_usage_fail("an architecture-aware conversion writes GGUF (use --keep-names for other formats)");
+        if (strcmp(o.out, "-") != 0 && same_file(src, o.out)) lb_usage_fail("OUT is the same file as SRC");
+        lb_install_signals();
+        return arch_main(&o, src);
+    }
+    if (o.arch_opt)
+        lb_usage_fail("--outtype, --vocab-only, --no-vocab, --tokenizer and --pre need an HF model folder as SRC");
     const char *fmt = o.format ? o.format : format_from_name(o.out);
     if (!fmt) lb_usage_fail("cannot tell the output format from '%s': use --format gguf|safetensors", o.out);
     const lb_writer_ops *ops = lb_writer_find(fmt);
@@ -119,6 +210,9 @@ int main(int argc, char **argv)
             if (!o.skip) {
                 char buf[800];
                 lb_say(src, "%s (use --skip-unsupported to leave it out)", lb_err_str(&err, buf, sizeof buf));
+                free(sel);
+                free(wt);
+                free(kv);
                 lb_model_close(m);
                 return LB_EFORMAT;
             }
@@ -140,6 +234,9 @@ int main(int argc, char **argv)
     lb_writer *w = NULL;
     int rc = lb_out_open(&out, o.out, o.force ? LB_OUT_FORCE : 0, &err);
     if (rc) {
+        free(sel);
+        free(wt);
+        free(kv);
         lb_model_close(m);
         return lb_report(o.out, &err);
     }

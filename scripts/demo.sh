@@ -15,6 +15,6 @@ fi
 echo "== lowbit-inspect --stats $model"
 ./bin/lowbit-inspect --stats "$model"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-echo "== lowbit-convert $model -o model.gguf (lossless container conversion)"
-./bin/lowbit-convert "$model" -o "$tmp/model.gguf"
+echo "== lowbit-convert --keep-names $model -o model.gguf (lossless container conversion)"
+./bin/lowbit-convert --keep-names "$model" -o "$tmp/model.gguf"
 ./bin/lowbit-inspect --no-metadata "$tmp/model.gguf" | tail -3

@@ -60,7 +60,7 @@ static void roundtrip(const char *path, const char *there, const char *back)
     snprintf(fin, sizeof fin, "%s/%d.back.%s", tmpdir, k++, back);
     const char *bin = getenv("LOWBIT_BIN");
     tap_begin("convert %s -> %s -> %s", strstr(path, "models/") ? strstr(path, "models/") : path, there, back);
-    int r1 = run("'%s/lowbit-convert' -q '%s' -o '%s'", bin, path, mid);
+    int r1 = run("'%s/lowbit-convert' -q --keep-names '%s' -o '%s'", bin, path, mid);
     int r2 = r1 ? -1 : run("'%s/lowbit-convert' -q '%s' -o '%s'", bin, mid, fin);
     CHECK(r1 == 0 && r2 == 0, "lowbit-convert exit %d / %d", r1, r2);
     lb_model *a = NULL, *b = NULL, *c = NULL;
