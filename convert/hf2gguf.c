@@ -19,6 +19,7 @@
  *     LB_CONV_CHUNK rows cannot be transposed this way and is refused (GPT-2's largest
  *     has 6400). */
 #include "lb_hf2gguf.h"
+#include "lb_mix.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -583,17 +584,70 @@ typedef struct bufs {
     uint8_t *out;     /* output bytes */
 } bufs;
 
+/* Quantizing one output tensor: its f32 rows are gathered, then quantized in whole rows. */
+typedef struct qacc {
+    int      type;        /* block type, or -1: written as converted */
+    uint64_t ne0, nelem;  /* row length, elements of the tensor */
+    uint64_t fill, done;  /* floats in buf, floats already quantized */
+    size_t   cap_rows;
+} qacc;
+
 typedef struct stream {
     lb_conv   *c;
     lb_writer *w;
     bufs       b;
+    int       *qtype;     /* per output tensor: quantized type, or -1 (NULL: no mix) */
+    qacc       q;
+    float     *qbuf;      /* cap_rows * ne0 floats */
+    uint8_t   *qout;
+    size_t     qbuf_cap, qout_cap;
+    int        nthreads;
     uint64_t   done;
     uint32_t   chunk;
     int       *out_side;
     lb_err    *err;
 } stream;
 
+static int emit_raw(stream *s, const void *data, size_t n, const char *name);
+
+/* Quantize the gathered rows (all of them, or the whole rows when not at the end). */
+static int q_flush(stream *s, const char *name)
+{
+    qacc *q = &s->q;
+    uint64_t rows = q->fill / q->ne0;
+    if (!rows) return LB_OK;
+    size_t rb = lb_quant_row_size(q->type, (int64_t)q->ne0);
+    int rc = lb_quantize_rows_mt(q->type, s->qbuf, s->qout, (int64_t)rows, (int64_t)q->ne0, NULL, s->nthreads, NULL, s->err);
+    if (rc) { *s->out_side = 1; return rc; }
+    q->done += rows * q->ne0;
+    q->fill -= rows * q->ne0;
+    if (q->fill) memmove(s->qbuf, s->qbuf + rows * q->ne0, q->fill * sizeof(float));
+    return emit_raw(s, s->qout, (size_t)(rows * rb), name);
+}
+
+/* F32 bytes of a tensor being quantized: gather into rows. */
+static int q_take(stream *s, const void *data, size_t n, const char *name)
+{
+    qacc *q = &s->q;
+    const uint8_t *p = data;
+    size_t nf = n / 4;
+    while (nf) {
+        size_t room = q->cap_rows * q->ne0 - q->fill;
+        size_t k = nf < room ? nf : room;
+        lb_plain_to_f32(LB_F32, p, s->qbuf + q->fill, k);
+        q->fill += k; p += k * 4; nf -= k;
+        if (q->fill == q->cap_rows * q->ne0 || q->done + q->fill == q->nelem) LB_TRY(q_flush(s, name));
+    }
+    return LB_OK;
+}
+
 static int emit(stream *s, const void *data, size_t n, const char *name)
+{
+    if (s->q.type >= 0) return q_take(s, data, n, name);
+    return emit_raw(s, data, n, name);
+}
+
+static int emit_raw(stream *s, const void *data, size_t n, const char *name)
 {
     int rc = lb_writer_data(s->w, data, n, s->err);
     if (rc) { *s->out_side = 1; return rc; }
@@ -699,8 +753,61 @@ static int stream_transpose(stream *s, const lb_conv_tensor *t)
     return LB_OK;
 }
 
+/* Set up the row gatherer for output tensor i (or turn it off). */
+static int q_begin(stream *s, size_t i)
+{
+    qacc *q = &s->q;
+    const lb_conv_tensor *t = &s->c->t[i];
+    q->type = s->qtype ? s->qtype[i] : -1;
+    if (q->type < 0) return LB_OK;
+    q->ne0 = t->shape[t->ndim - 1];
+    q->nelem = t->ndim > 1 ? t->shape[0] * t->shape[1] : t->shape[0];
+    q->fill = q->done = 0;
+    q->cap_rows = (size_t)((8u << 20) / 4 / q->ne0);
+    if (q->cap_rows < 1) q->cap_rows = 1;
+    size_t nf = q->cap_rows * (size_t)q->ne0, nb = q->cap_rows * lb_quant_row_size(q->type, (int64_t)q->ne0);
+    if (nf > s->qbuf_cap) { free(s->qbuf); s->qbuf = malloc(nf * sizeof(float)); s->qbuf_cap = s->qbuf ? nf : 0; }
+    if (nb > s->qout_cap) { free(s->qout); s->qout = malloc(nb); s->qout_cap = s->qout ? nb : 0; }
+    if (!s->qbuf || !s->qout) return nomem(s->err);
+    return LB_OK;
+}
+
+/* The mix's type for every output tensor, chosen as lowbit-quantize would on the F32 GGUF
+ * this conversion would otherwise write (same tensors, same metadata). */
+static int plan_mix(lb_conv *c, int **qtype, lb_wtensor *wt, lb_err *err)
+{
+    lb_model *tm = lb_model_new("plan", "");
+    if (!tm) return nomem(err);
+    int rc = LB_OK;
+    for (size_t i = 0; !rc && i < c->kv.n; i++) {
+        lb_value v;
+        if (lb_value_copy(&v, &c->kv.kv[i].val)) rc = nomem(err);
+        else rc = lb_model_add_kv(tm, c->kv.kv[i].key, &v, err);
+    }
+    for (size_t i = 0; !rc && i < c->n_t; i++)
+        rc = lb_model_add_tensor(tm, c->t[i].name, c->t[i].type, c->t[i].ndim, c->t[i].shape, 0, 0, NULL, err);
+    lb_mix_hparams hp;
+    lb_mix_result *plan = NULL;
+    lb_mix_opts mo = lb_mix_opts_default(c->o->mix_ftype);
+    if (!rc) rc = lb_mix_hparams_get(tm, &hp, err);
+    if (!rc) rc = lb_mix_plan(&plan, tm->tensors, tm->n_tensors, &hp, &mo, err);
+    if (!rc && !(*qtype = malloc((c->n_t + 1) * sizeof **qtype))) rc = nomem(err);
+    for (size_t i = 0; !rc && i < c->n_t; i++) {
+        wt[i].type = plan->t[i].type;
+        (*qtype)[i] = plan->t[i].type != c->t[i].type ? plan->t[i].type : -1;
+        if ((*qtype)[i] >= 0 && c->t[i].type != LB_F32)
+            rc = lb_err_item(err, LB_EUSAGE, "tensor", c->t[i].name, LB_NO_OFFSET, "quantized output needs the F32 plan");
+    }
+    for (size_t i = 0; !rc && i < c->kv.n; i++)     /* general.file_type: the mix's */
+        if (!strcmp(c->kv.kv[i].key, "general.file_type")) c->kv.kv[i].val.v.u = (uint64_t)c->o->mix_ftype;
+    lb_mix_result_free(plan);
+    lb_model_close(tm);
+    return rc;
+}
+
 static int stream_tensor(stream *s, const lb_conv_tensor *t)
 {
+    LB_TRY(q_begin(s, (size_t)(t - s->c->t)));
     if (t->gen) {
         size_t n = (size_t)t->shape[0];
         lb_f32_to_plain(LB_F32, t->gen, s->b.out, n);
@@ -739,6 +846,9 @@ int lb_conv_write(lb_conv *c, lb_out *out, int *out_side, lb_err *err)
     s.b.g = malloc(cap * sizeof(float));
     s.b.out = malloc(cap * 4);
     int rc = (!s.b.raw || !s.b.f || !s.b.g || !s.b.out) ? nomem(err) : LB_OK;
+    s.q.type = -1;
+    s.nthreads = c->o->nthreads;
+    if (!rc && c->o->mix_ftype > 0) rc = plan_mix(c, &s.qtype, wt, err);
     if (!rc) rc = lb_writer_begin(&s.w, &lb_gguf_writer_ops, out, c->kv.kv, c->kv.n, wt, c->n_t, err);
     for (size_t i = 0; i < c->n_t && !rc; i++) rc = stream_tensor(&s, &c->t[i]);
     if (!rc) {
@@ -751,6 +861,9 @@ int lb_conv_write(lb_conv *c, lb_out *out, int *out_side, lb_err *err)
     free(s.b.f);
     free(s.b.g);
     free(s.b.out);
+    free(s.qtype);
+    free(s.qbuf);
+    free(s.qout);
     free(wt);
     return rc;
 }

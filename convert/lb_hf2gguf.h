@@ -25,6 +25,10 @@ typedef struct lb_conv_opts {
     const char *tokenizer;     /* --tokenizer FILE (a .gguf: its tokenizer.* keys are copied) */
     const char *pre;           /* --pre NAME: tokenizer.ggml.pre */
     uint32_t chunk;            /* elements per piece; 0: LB_CONV_CHUNK (tests use small ones) */
+    int mix_ftype;             /* > 0: quantize with this llama.cpp mix (a llama_ftype), as
+                                * converting to F32 and running lowbit-quantize would; needs
+                                * outtype LB_F32. 0 or -1: no quantization */
+    int nthreads;              /* for quantizing (<= 1: one) */
     /* progress, called after each piece with the bytes written so far (may be NULL) */
     void (*progress)(void *ctx, uint64_t done, uint64_t total, const char *tensor);
     void *progress_ctx;

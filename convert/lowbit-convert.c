@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "lb_dtype.h"
 #include "lb_hf2gguf.h"
+#include "lb_mix.h"
 #include "lb_model.h"
 #include "lb_tool.h"
 #include "lb_writer.h"
@@ -26,7 +28,7 @@ static const lb_opt opts[] = {
     { "skip-unsupported", 0, NULL, "leave out tensors the output format cannot hold (else exit 4)" },
     { "keep-names", 0, NULL, "keep tensor names, dtypes and bytes as they are (container conversion)" },
     { "quiet", 'q', NULL, "no notes on stderr" },
-    { "outtype", 0, "TYPE", "matrices as f32, f16 or bf16 (default: as in SRC)" },
+    { "outtype", 0, "TYPE", "f32, f16, bf16, or a lowbit-quantize TYPE such as Q8_0, Q4_K_M (default: as in SRC)" },
     { "vocab-only", 0, NULL, "hyperparameters and tokenizer only, no tensors" },
     { "no-vocab", 0, NULL, "no tokenizer metadata" },
     { "tokenizer", 0, "FILE", "tokenizer file (a .gguf: take its tokenizer.* metadata)" },
@@ -43,19 +45,29 @@ static const lb_tool tool = {
 
 typedef struct {
     const char *out, *format, *tokenizer, *pre;
-    int force, skip, quiet, keep, vocab_only, no_vocab, outtype, arch_opt;
+    int force, skip, quiet, keep, vocab_only, no_vocab, outtype, arch_opt, mix_ftype;
 } options;
 
-/* f32, f16, bf16. Quantized output types are the hook for the quantize library: this is
- * where they will be accepted, and hf2gguf.c's out_type/convert_emit where the rows get
- * quantized (lb_quantize_rows_mt) instead of rounded. */
-static int parse_outtype(const char *name)
+/* f32, f16, bf16: every matrix in that type. Anything else lowbit-quantize takes (Q8_0,
+ * Q4_K_M, ...) is a llama.cpp mix: the conversion plans F32 and quantizes each matrix as
+ * lowbit-quantize would on that F32 file, in the same pass. */
+static void parse_outtype(const char *name, options *o)
 {
     const lb_type_traits *t = lb_type_by_name(name);
-    if (t && (t->id == LB_F32 || t->id == LB_F16 || t->id == LB_BF16)) return t->id;
-    if (t && t->kind == LB_KIND_BLOCK)
-        lb_usage_fail("--outtype %s: quantized output types are not available in lowbit-convert yet", name);
-    lb_usage_fail("--outtype '%s' is not known (f32, f16, bf16)", name);
+    if (t && (t->id == LB_F32 || t->id == LB_F16 || t->id == LB_BF16)) {
+        o->outtype = t->id;
+        o->mix_ftype = 0;
+        return;
+    }
+    const lb_mix_name *mix = lb_mix_find(name);
+    if (mix && !mix->copy && mix->ftype > 0) {
+        o->outtype = LB_F32;
+        o->mix_ftype = mix->ftype;
+        return;
+    }
+    char names[2048];
+    lb_usage_fail("--outtype '%s' is not known (f32, f16, bf16, or a lowbit-quantize TYPE: %s)", name,
+                  lb_mix_valid_names(names, sizeof names));
 }
 
 static void on_opt(int idx, const char *arg, void *ctx)
@@ -68,7 +80,7 @@ static void on_opt(int idx, const char *arg, void *ctx)
     case 3: o->skip = 1; break;
     case 4: o->keep = 1; break;
     case 5: o->quiet = 1; break;
-    case 6: o->outtype = parse_outtype(arg); o->arch_opt = 1; break;
+    case 6: parse_outtype(arg, o); o->arch_opt = 1; break;
     case 7: o->vocab_only = 1; o->arch_opt = 1; break;
     case 8: o->no_vocab = 1; o->arch_opt = 1; break;
     case 9: o->tokenizer = arg; o->arch_opt = 1; break;
@@ -131,7 +143,8 @@ static int arch_main(const options *o, const char *src)
 {
     lb_progress p;
     lb_conv_opts co = { .outtype = o->outtype, .vocab_only = o->vocab_only, .no_vocab = o->no_vocab,
-                        .tokenizer = o->tokenizer, .pre = o->pre, .progress = on_progress, .progress_ctx = &p };
+                        .tokenizer = o->tokenizer, .pre = o->pre, .progress = on_progress, .progress_ctx = &p,
+                        .mix_ftype = o->mix_ftype, .nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN) };
     lb_err err;
     lb_err_clear(&err);
     lb_conv *c = NULL;

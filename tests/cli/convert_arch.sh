@@ -53,7 +53,6 @@ else
 fi
 
 # usage errors (2)
-expect_exit "arch: quantized --outtype not yet available (2)" 2 "q8_0: quantized output types are not available" "$C" "$hf" --outtype q8_0 -o "$T/q.gguf"
 expect_exit "arch: unknown --outtype (2)" 2 "not known" "$C" "$hf" --outtype f24 -o "$T/q.gguf"
 expect_exit "arch: safetensors output refused (2)" 2 "writes GGUF" "$C" "$hf" -o "$T/x.safetensors"
 expect_exit "arch: --vocab-only with --no-vocab (2)" 2 "exclude each other" "$C" "$hf" --vocab-only --no-vocab -o "$T/q.gguf"
