@@ -4,6 +4,7 @@
 #include "lb_llama2c.h"
 #include "lb_model.h"
 #include "lb_numpy.h"
+#include "lb_pytorch.h"
 #include "lb_safetensors.h"
 
 const lb_format *const lb_formats[] = {
@@ -11,6 +12,8 @@ const lb_format *const lb_formats[] = {
     &lb_fmt_safetensors,   /* u64 length + '{' */
     &lb_fmt_npy,           /* "\x93NUMPY" magic */
     &lb_fmt_llama2c,       /* u32 0x616b3432 ("24ka") + version */
+    &lb_fmt_pytorch_legacy,/* torch < 1.6: magic-number pickle (other pickles bid low, to be refused by name) */
+    &lb_fmt_pytorch,       /* zip with a .pkl entry (80, above npz); other zips bid low */
     &lb_fmt_npz,           /* zip whose first member is a .npy */
     &lb_fmt_llama2c_v0,    /* no magic: a plausible header whose sizes match the file exactly */
     NULL
