@@ -5,7 +5,7 @@
 D=${LOWBIT_ROOT:-.}/tests/data/pytorch
 
 # tensors of a model as sorted [name, dtype, shape, sha256] (container-independent)
-tensors_of() { "$B/lowbit-verify" manifest "$1" | jq -c '[.files[].tensors[] | [.name, .dtype, .shape, .sha256]] | sort'; }
+tensors_of() { "$B/lowbit-verify" manifest "$1" | jq -c '[.files[] | (.tensors // [])[] | [.name, .dtype, .shape, .sha256]] | sort'; }
 
 if need_shared "pytorch corpus" pickles/EXPECTED.tsv; then
   n=0 bad=0 listed=0 why=""

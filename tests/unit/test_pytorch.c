@@ -275,8 +275,9 @@ static void test_local(void)
     refused("malformed: byteorder big", dp("bad/byteorder_big.pt"), "big-endian");
     refused("malformed: truncated legacy file", dp("bad/truncated_legacy.pt"), "truncated");
     refused("malformed: negative stride", dp("bad/neg_stride.pt"), "negative stride");
-    refused("malformed: overflowing storage offset", dp("bad/overflow_offset.pt"), "tensor 'w'");
-    refused("malformed: overflowing stride", dp("bad/overflow_stride.pt"), "tensor 'w'");
+    refused("malformed: negative storage offset", dp("bad/negative_offset.pt"), "negative storage offset");
+    refused("malformed: storage offset 2^63-1", dp("bad/overflow_offset.pt"), "tensor 'w': extent past the end of storage");
+    refused("malformed: overflowing stride", dp("bad/overflow_stride.pt"), "tensor 'w': extent overflows");
     refused("malformed: view past its storage", dp("bad/past_storage.pt"), "extent past the end of storage");
     test_shard_errors();
 }

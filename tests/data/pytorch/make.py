@@ -133,8 +133,9 @@ def save(path, sd, numel):
         z.writestr("archive/version", b"3\n")
 r = Ref("0", 12)
 save(sys.argv[1] + "/neg_stride.pt", {"w": T(r, 0, (3, 4), (4, -1))}, 12)
-save(sys.argv[1] + "/overflow_offset.pt", {"w": T(r, 2**62, (3, 4), (4, 1))}, 12)
-save(sys.argv[1] + "/overflow_stride.pt", {"w": T(r, 0, (3, 4), (2**62, 1))}, 12)
+save(sys.argv[1] + "/negative_offset.pt", {"w": T(r, -1, (3, 4), (4, 1))}, 12)
+save(sys.argv[1] + "/overflow_offset.pt", {"w": T(r, 2**63 - 1, (3, 4), (4, 1))}, 12)
+save(sys.argv[1] + "/overflow_stride.pt", {"w": T(r, 0, (8, 4), (2**62, 1))}, 12)
 save(sys.argv[1] + "/past_storage.pt", {"w": T(r, 4, (3, 4), (4, 1))}, 12)
 '''
 
