@@ -240,7 +240,8 @@ static void test_local(void)
 {
     struct stat st;
     if (stat(dp("views.pt"), &st)) { tap_skip("tests/data/pytorch", "generated files missing"); return; }
-    const char *exp = dp("views.expect.safetensors");
+    char exp[1400];
+    snprintf(exp, sizeof exp, "%s", dp("views.expect.safetensors"));
     compare("zip: views (transposed, tied, offset, strided column, f16/bf16/i64/bool)", dp("views.pt"), exp, "pytorch", 10);
     compare("zip: nested {'state_dict': ...}", dp("nested.pt"), exp, "pytorch", 10);
     compare("zip: deflated entries", dp("deflated.pt"), exp, "pytorch", 10);
