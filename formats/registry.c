@@ -12,9 +12,11 @@ const lb_format *const lb_formats[] = {
     &lb_fmt_safetensors,   /* u64 length + '{' */
     &lb_fmt_npy,           /* "\x93NUMPY" magic */
     &lb_fmt_llama2c,       /* u32 0x616b3432 ("24ka") + version */
-    &lb_fmt_pytorch_legacy,/* torch < 1.6: magic-number pickle (other pickles bid low, to be refused by name) */
-    &lb_fmt_pytorch,       /* zip with a .pkl entry (80, above npz); other zips bid low */
     &lb_fmt_npz,           /* zip whose first member is a .npy */
+    /* after npz: lb_model_open_mem takes the first positive bid, and these also bid low on
+     * zips / pickles they only want to refuse by name */
+    &lb_fmt_pytorch,       /* zip with a .pkl entry (80, above npz); other zips 15 */
+    &lb_fmt_pytorch_legacy,/* torch < 1.6: magic-number pickle (90); other pickles 5-10 */
     &lb_fmt_llama2c_v0,    /* no magic: a plausible header whose sizes match the file exactly */
     NULL
 };
