@@ -13,7 +13,8 @@
  * Tensors that are contiguous views of a stored (not deflated) storage are read in place
  * (pread at the storage's offset); others go through a read hook: deflated storages are
  * inflated into memory once (at most LB_PT_MAX_CACHE bytes held at a time), strided views
- * are gathered run by run. Big-endian checkpoints are refused. */
+ * are gathered run by run. Big-endian checkpoints are refused. A corrupt deflated storage is
+ * found when it is first read (lb_tensor_read gives LB_EFORMAT), not at open. */
 #ifndef LB_PYTORCH_H
 #define LB_PYTORCH_H
 
