@@ -283,6 +283,69 @@ static void test_local(void)
     test_shard_errors();
 }
 
+/* ---- a legacy file built here: its object pickle is larger than the first 1 MiB read ---- */
+
+typedef struct obuf { uint8_t *p; size_t n, cap; } obuf;
+static void put(obuf *b, const void *s, size_t n)
+{
+    if (b->n + n > b->cap) { b->cap = (b->n + n) * 2; b->p = realloc(b->p, b->cap); }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+static void puts_(obuf *b, const char *s) { put(b, s, strlen(s)); }
+static void put_str(obuf *b, const char *s, size_t n)   /* BINUNICODE */
+{
+    uint8_t h[5] = { 'X', (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24) };
+    put(b, h, 5);
+    put(b, s, n);
+}
+
+static void test_legacy_big_pickle(void)
+{
+    static const uint8_t magic[] = { 0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.',
+                                     0x80, 2, 'M', 0xe9, 3, '.', 0x80, 2, '}', '.' };
+    obuf b = { 0 };
+    put(&b, magic, sizeof magic);
+    size_t big = 1536 * 1024;
+    char *note = malloc(big);
+    memset(note, 'x', big);
+    puts_(&b, "\x80\x02}(");
+    put_str(&b, "note", 4);
+    put_str(&b, note, big);
+    put_str(&b, "w", 1);
+    puts_(&b, "ctorch._utils\n_rebuild_tensor_v2\n((");
+    put_str(&b, "storage", 7);
+    puts_(&b, "ctorch\nFloatStorage\n");
+    put_str(&b, "0", 1);
+    put_str(&b, "cpu", 3);
+    static const uint8_t args[] = { 'K', 4, 't', 'Q', 'K', 0, 'K', 2, 'K', 2, 0x86, 'K', 2, 'K', 1, 0x86, 0x89 };
+    put(&b, args, sizeof args);
+    puts_(&b, "ccollections\nOrderedDict\n)RtRu.");
+    puts_(&b, "\x80\x02]");
+    put_str(&b, "0", 1);
+    puts_(&b, "a.");
+    static const uint8_t data[8 + 16] = { 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x3f, 0, 0, 0, 0x40, 0, 0, 0x40, 0x40, 0, 0, 0x80, 0x40 };
+    put(&b, data, sizeof data);
+    free(note);
+    tap_begin("legacy file whose object pickle (1.5 MiB) is longer than the first read");
+    lb_model *m = NULL;
+    lb_err err;
+    lb_err_clear(&err);
+    CHECK(lb_model_open_mem(&m, b.p, b.n, "pytorch-legacy", &err) == LB_OK, "open: %s", err.msg);
+    const lb_tensor *t = m ? lb_model_find(m, "w") : NULL;
+    CHECK(t && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 2 && t->type == LB_F32, "tensor w [2, 2] f32");
+    float f[4] = { 0 };
+    if (t) CHECK(lb_tensor_read(m, t, 0, f, 16, &err) == LB_OK && f[0] == 1 && f[3] == 4, "values %g %g", f[0], f[3]);
+    lb_model_close(m);
+    m = NULL;
+    b.n -= 4;   /* one element short: the storage runs past the end */
+    CHECK(lb_model_open_mem(&m, b.p, b.n, "pytorch-legacy", &err) == LB_EFORMAT && strstr(err.msg, "truncated"),
+          "short storage: %s", err.msg);
+    lb_model_close(m);
+    tap_end();
+    free(b.p);
+}
+
 int main(void)
 {
     const char *shared = getenv("LOWBIT_SHARED"), *root = getenv("LOWBIT_ROOT");
@@ -294,5 +357,6 @@ int main(void)
         tap_skip("pytorch files in ../shared", "LOWBIT_SHARED not set");
     }
     test_local();
+    test_legacy_big_pickle();
     TAP_EXIT();
 }
