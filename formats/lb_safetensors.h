@@ -18,5 +18,9 @@ int lb_safetensors_open(lb_model *m, lb_src *src, const char *path, lb_err *err)
 /* A sharded set from its model.safetensors.index.json ({"weight_map": {tensor: shard}}):
  * every shard named there must exist and hold the tensors the index maps to it. */
 int lb_safetensors_open_index(lb_model *m, const char *index_path, lb_err *err);
+/* The same index reading for any shard format: read_shard(m, file, err) adds the tensors of
+ * m->files[file] (already opened); the checks and messages are the safetensors ones. */
+typedef int (*lb_shard_reader)(lb_model *m, int file, lb_err *err);
+int lb_index_open(lb_model *m, const char *index_path, lb_shard_reader read_shard, lb_err *err);
 
 #endif

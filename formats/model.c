@@ -11,6 +11,7 @@
 
 #include "lb_dtype.h"
 #include "lb_le.h"
+#include "lb_pytorch.h"
 #include "lb_safetensors.h"
 
 /* ---- values ----------------------------------------------------------------- */
@@ -350,7 +351,7 @@ static int has_suffix(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-/* An HF-style folder: a sharded index, else one model file. */
+/* An HF-style folder: a sharded index (safetensors, then pytorch), else one model file. */
 static int open_dir(lb_model **out, const char *dir, lb_err *err)
 {
     char p[4096];
@@ -359,6 +360,15 @@ static int open_dir(lb_model **out, const char *dir, lb_err *err)
         lb_model *m = lb_model_new("safetensors-sharded", dir);
         if (!m) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
         int rc = lb_safetensors_open_index(m, p, err);
+        if (rc) { lb_model_close(m); return rc; }
+        *out = m;
+        return LB_OK;
+    }
+    snprintf(p, sizeof p, "%s/pytorch_model.bin.index.json", dir);
+    if (is_file(p)) {
+        lb_model *m = lb_model_new("pytorch-sharded", dir);
+        if (!m) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+        int rc = lb_pytorch_open_index(m, p, err);
         if (rc) { lb_model_close(m); return rc; }
         *out = m;
         return LB_OK;

@@ -5,6 +5,7 @@
 #include "lb_llama2c.h"
 #include "lb_model.h"
 #include "lb_numpy.h"
+#include "lb_pytorch.h"
 #include "lb_safetensors.h"
 
 const lb_format *const lb_formats[] = {
@@ -13,6 +14,10 @@ const lb_format *const lb_formats[] = {
     &lb_fmt_npy,           /* "\x93NUMPY" magic */
     &lb_fmt_llama2c,       /* u32 0x616b3432 ("24ka") + version */
     &lb_fmt_npz,           /* zip whose first member is a .npy */
+    /* after npz: lb_model_open_mem takes the first positive bid, and these also bid low on
+     * zips / pickles they only want to refuse by name */
+    &lb_fmt_pytorch,       /* zip with a .pkl entry (80, above npz); other zips 15 */
+    &lb_fmt_pytorch_legacy,/* torch < 1.6: magic-number pickle (90); other pickles 5-10 */
     &lb_fmt_archive,       /* tar/zip/7z/gz/xz/zst/bz2 magic; bids below the formats above
                             * (10 on a zip that looks like .npz or a torch checkpoint) */
     &lb_fmt_llama2c_v0,    /* no magic: a plausible header whose sizes match the file exactly */

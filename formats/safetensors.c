@@ -634,7 +634,8 @@ static int in_shard(lb_err *err, int rc, const char *shard)
     return rc;
 }
 
-static int open_shards(lb_model *m, const char *dir, st_shard *sh, size_t n_sh, lb_err *err)
+static int open_shards(lb_model *m, const char *dir, st_shard *sh, size_t n_sh, lb_shard_reader read_shard,
+                       lb_err *err)
 {
     for (size_t i = 0; i < n_sh; i++) {
         size_t len = strlen(dir) + strlen(sh[i].name) + 2;
@@ -657,12 +658,13 @@ static int open_shards(lb_model *m, const char *dir, st_shard *sh, size_t n_sh, 
         sh[i].file = lb_model_add_file(m, p, src);
         free(p);
         if (sh[i].file < 0) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
-        LB_TRY(in_shard(err, st_read_file(m, sh[i].file, err), sh[i].name));
+        LB_TRY(in_shard(err, read_shard(m, sh[i].file, err), sh[i].name));
     }
     return LB_OK;
 }
 
-static int read_index(lb_model *m, const char *dir, const cJSON *root, const st_scan *s, lb_err *err)
+static int read_index(lb_model *m, const char *dir, const cJSON *root, const st_scan *s, lb_shard_reader read_shard,
+                      lb_err *err)
 {
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(wm))
@@ -692,7 +694,7 @@ static int read_index(lb_model *m, const char *dir, const cJSON *root, const st_
     size_t u = 0;
     for (size_t i = 0; i < n; i++)
         if (!u || strcmp(sh[u - 1].name, sh[i].name)) sh[u++] = sh[i];
-    int rc = open_shards(m, dir, sh, u, err);
+    int rc = open_shards(m, dir, sh, u, read_shard, err);
     if (!rc) rc = lb_model_check_names(m, err);
     if (!rc) rc = check_map(m, wm, sh, u, err);
     free(sh);
@@ -700,6 +702,11 @@ static int read_index(lb_model *m, const char *dir, const cJSON *root, const st_
 }
 
 int lb_safetensors_open_index(lb_model *m, const char *index_path, lb_err *err)
+{
+    return lb_index_open(m, index_path, st_read_file, err);
+}
+
+int lb_index_open(lb_model *m, const char *index_path, lb_shard_reader read_shard, lb_err *err)
 {
     lb_src *src;
     LB_TRY(lb_src_open(&src, index_path, err));
@@ -723,7 +730,7 @@ int lb_safetensors_open_index(lb_model *m, const char *index_path, lb_err *err)
     cJSON *root;
     rc = parse_json(&s, &root, "index", err);
     if (!rc) {
-        rc = read_index(m, dir, root, &s, err);
+        rc = read_index(m, dir, root, &s, read_shard, err);
         cJSON_Delete(root);
     }
     scan_free(&s);
