@@ -1,0 +1,114 @@
+/* scan_deep.c: value checks of `scan --deep`, through the strict reader.
+ *
+ * Every float tensor (f32, f16, bf16, f64, fp8) is streamed through f32 in bounded chunks
+ * (lb_tensor_to_f32) and checked for:
+ *   NAN_VALUES / INF_VALUES  error: any NaN or +-Inf (offset: the first one)
+ *   ALL_ZERO                 warning for a matrix (2+ dims), info for a vector (zero
+ *                            biases are normal at initialization)
+ *   CONSTANT                 same severities: every value equal, not zero (norm weights
+ *                            start at 1.0)
+ *   ABSURD_MAGNITUDE         warning: |x| > LB_SCAN_ABSURD (1e4); trained weights sit
+ *                            well below 10, norm gains below a few hundred
+ * Integer tensors are not checked (ids, masks, counters). Block-quantized tensors need a
+ * dequantizer (lb_stats_block_dequant); without one they are listed as one info finding. */
+#include <math.h>
+#include <string.h>
+
+#include "lb_dtype.h"
+#include "lb_model.h"
+#include "lb_scan.h"
+#include "lb_stats.h"
+
+typedef struct deep_acc {
+    uint64_t seen, nan, inf, zero, big;
+    uint64_t first_nan, first_inf, first_big;   /* element index */
+    float    first, maxabs;
+    int      constant;
+} deep_acc;
+
+static int deep_chunk(const float *x, size_t n, void *ctx)
+{
+    deep_acc *a = ctx;
+    for (size_t i = 0; i < n; i++, a->seen++) {
+        float v = x[i];
+        if (a->seen == 0) a->first = v;
+        else if (!(v == a->first)) a->constant = 0;
+        if (isnan(v)) { if (!a->nan++) a->first_nan = a->seen; continue; }
+        if (isinf(v)) { if (!a->inf++) a->first_inf = a->seen; continue; }
+        if (v == 0) a->zero++;
+        float m = fabsf(v);
+        if (m > a->maxabs) a->maxabs = m;
+        if (m > LB_SCAN_ABSURD && !a->big++) a->first_big = a->seen;
+    }
+    return LB_OK;
+}
+
+/* Byte offset of element i of a plain tensor (block types: the tensor's start). */
+static uint64_t elem_off(const lb_tensor *t, const lb_type_traits *tt, uint64_t i)
+{
+    return tt->kind == LB_KIND_BLOCK ? t->offset : t->offset + i * tt->type_size;
+}
+
+static void deep_tensor(lb_scan_file *r, lb_model *m, const lb_tensor *t, const lb_type_traits *tt)
+{
+    deep_acc a;
+    memset(&a, 0, sizeof a);
+    a.constant = 1;
+    lb_err err;
+    lb_err_clear(&err);
+    if (lb_tensor_to_f32(m, t, deep_chunk, &a, &err)) {
+        lb_scan_addi(r, "MALFORMED", LB_SEV_ERROR, "tensor", t->name, t->offset, "cannot read its data: %s", err.msg);
+        return;
+    }
+    const char *nm = t->name;
+    unsigned long long n = (unsigned long long)t->nelem;
+    if (a.nan)
+        lb_scan_addi(r, "NAN_VALUES", LB_SEV_ERROR, "tensor", nm, elem_off(t, tt, a.first_nan),
+                     "%llu NaN values of %llu (first at element %llu)", (unsigned long long)a.nan, n,
+                     (unsigned long long)a.first_nan);
+    if (a.inf)
+        lb_scan_addi(r, "INF_VALUES", LB_SEV_ERROR, "tensor", nm, elem_off(t, tt, a.first_inf),
+                     "%llu infinite values of %llu (first at element %llu)", (unsigned long long)a.inf, n,
+                     (unsigned long long)a.first_inf);
+    if (a.big)
+        lb_scan_addi(r, "ABSURD_MAGNITUDE", LB_SEV_WARNING, "tensor", nm, elem_off(t, tt, a.first_big),
+                     "%llu values with |x| > %g (max %g, first at element %llu)", (unsigned long long)a.big,
+                     LB_SCAN_ABSURD, (double)a.maxabs, (unsigned long long)a.first_big);
+    if (t->nelem < 2 || a.nan || a.inf) return;
+    int sev = t->ndim >= 2 ? LB_SEV_WARNING : LB_SEV_INFO;
+    if (a.zero == t->nelem)
+        lb_scan_addi(r, "ALL_ZERO", sev, "tensor", nm, t->offset, "all %llu values are zero", n);
+    else if (a.constant)
+        lb_scan_addi(r, "CONSTANT", sev, "tensor", nm, t->offset, "all %llu values are %g", n, (double)a.first);
+}
+
+void lb_scan_deep(lb_scan_file *r, const char *path)
+{
+    lb_model *m;
+    lb_err err;
+    lb_err_clear(&err);
+    if (lb_model_open(&m, path, &err)) {
+        lb_scan_add(r, "DEEP_SKIPPED", LB_SEV_INFO, LB_NO_OFFSET,
+                    "value checks skipped: the strict reader refuses the file (%s)", err.msg);
+        return;
+    }
+    const lb_kv *ty = lb_model_kv(m, "general.type");
+    if (ty && ty->val.type == LB_V_STR && !strcmp(ty->val.v.s, "imatrix")) {
+        lb_scan_add(r, "DEEP_SKIPPED", LB_SEV_INFO, LB_NO_OFFSET,
+                    "value checks skipped: an importance matrix holds activation statistics, not weights");
+        lb_model_close(m);
+        return;
+    }
+    size_t blocks = 0;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const lb_tensor *t = &m->tensors[i];
+        const lb_type_traits *tt = lb_type_get(t->type);
+        if (!tt || (tt->kind != LB_KIND_FLOAT && tt->kind != LB_KIND_BLOCK)) continue;
+        if (tt->kind == LB_KIND_BLOCK && !lb_stats_block_dequant) { blocks++; continue; }
+        deep_tensor(r, m, t, tt);
+    }
+    if (blocks)
+        lb_scan_add(r, "DEEP_SKIPPED", LB_SEV_INFO, LB_NO_OFFSET,
+                    "value checks skipped for %zu block-quantized tensor(s) (no dequantizer linked)", blocks);
+    lb_model_close(m);
+}
