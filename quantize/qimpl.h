@@ -1,0 +1,111 @@
+/* qimpl.h: helpers shared by the kernel files (internal to quantize/).
+ *
+ * ggml's reference kernels are the specification of lowbit's bytes. Where they lean on
+ * C conversions whose result the standard leaves open (a float outside the range of
+ * the integer it is converted to), the helpers below pin down what x86-64 does, so the
+ * bytes stay the same on every host, even for degenerate inputs (denormal scales whose
+ * inverse is infinite). The arithmetic in every kernel is written in the same order as
+ * ggml's, because float addition and multiplication do not associate. */
+#ifndef LB_QIMPL_H
+#define LB_QIMPL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lb_dtype.h"
+#include "lb_le.h"
+#include "lb_quant.h"
+
+#define LBQ_GROUP_EPS 1e-15f /* below this |max| a group counts as all zero */
+
+/* The kernel rows, one per type; each defined in the file that holds the kernel. */
+extern const lb_qkernel lb_qk_f32, lb_qk_f16, lb_qk_bf16;
+extern const lb_qkernel lb_qk_q4_0, lb_qk_q4_1, lb_qk_q5_0, lb_qk_q5_1, lb_qk_q8_0;
+extern const lb_qkernel lb_qk_iq4_nl, lb_qk_iq4_xs;
+extern const lb_qkernel lb_qk_tq1_0, lb_qk_tq2_0;
+extern const lb_qkernel lb_qk_mxfp4;
+/* k-quants: kernels in kquants.c, rows in kquants_rows.c. */
+extern const lb_qkernel lb_qk_q2_K, lb_qk_q3_K, lb_qk_q4_K, lb_qk_q5_K, lb_qk_q6_K;
+
+/* Round to nearest, ties to even, for |v| < 2^22: adding 1.5 * 2^23 pushes the
+ * fraction out of the mantissa, and the FPU's rounding does the rest. */
+static inline int lbq_nearest_int(float v)
+{
+    float t = v + 12582912.f;
+    uint32_t u;
+    memcpy(&u, &t, 4);
+    return (int)(u & 0x007fffff) - 0x00400000;
+}
+
+/* float -> int32 truncation as x86-64 cvttss2si does it: NaN and out-of-range values
+ * give INT32_MIN (C leaves them undefined). */
+static inline int32_t lbq_trunc_i32(float v)
+{
+    if (!(v > -2147483904.0f && v < 2147483648.0f)) return INT32_MIN;
+    return (int32_t)v;
+}
+
+/* (int8_t)v and (uint8_t)v for a float v as compiled on x86-64: truncate to int32, keep
+ * the low byte. Returned as the low byte, 0..255. */
+static inline unsigned lbq_trunc_u8(float v)
+{
+    return (unsigned)lbq_trunc_i32(v) & 0xffu;
+}
+
+/* Sign-extend a low byte: the int8_t reading of lbq_trunc_u8. */
+static inline int lbq_s8(unsigned b)
+{
+    return b >= 128 ? (int)b - 256 : (int)b;
+}
+
+/* roundf(v) (halves away from zero) for v in the int32 range, without the libm call:
+ * truncate, then correct by the remainder, which is exact (v and trunc(v) are both
+ * multiples of the smaller ulp). */
+static inline int32_t lbq_round_in_range(float v)
+{
+    int32_t i = (int32_t)v;
+    float r = v - (float)i;
+    return i + (r >= 0.5f) - (r <= -0.5f);
+}
+
+/* The low byte of (int8_t)roundf(v) as compiled on x86-64: outside the int32 range
+ * cvttss2si gives INT32_MIN, whose low byte is 0. */
+static inline unsigned lbq_round_u8(float v)
+{
+    if (!(v >= -2147483648.0f && v < 2147483648.0f)) return 0;
+    return (unsigned)lbq_round_in_range(v) & 0xffu;
+}
+
+/* (int)lroundf(v) as on x86-64 glibc: halves away from zero, then the low 32 bits of
+ * the long; NaN, Inf and anything beyond the range of long give LONG_MIN, whose low
+ * 32 bits are 0. */
+static inline int lbq_lround_i32(float v)
+{
+    if (v >= -2147483648.0f && v < 2147483648.0f) return lbq_round_in_range(v);
+    if (!(fabsf(v) < 9223372036854775808.0f)) return 0;
+    return (int)(uint32_t)(uint64_t)(int64_t)v; /* |v| >= 2^31: already an integer */
+}
+
+/* Index of the entry of the sorted table val[0..n) nearest to x; a tie between two
+ * neighbours goes to the upper one. NaN lands on the last entry. */
+static inline int lbq_best_index_i8(int n, const int8_t *val, float x)
+{
+    if (x <= val[0]) return 0;
+    if (x >= val[n - 1]) return n - 1;
+    int lo = 0, hi = n - 1;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (x < val[mid]) hi = mid;
+        else lo = mid;
+    }
+    return x - val[hi - 1] < val[hi] - x ? hi - 1 : hi;
+}
+
+static inline void lbq_st_f16(uint8_t *p, float f) { lb_st16(p, lb_f32_to_f16(f)); }
+static inline float lbq_ld_f16(const uint8_t *p) { return lb_f16_to_f32(lb_ld16(p)); }
+
+/* The 16 signed levels of IQ4_NL / IQ4_XS (a fact of the format). */
+extern const int8_t lbq_iq4nl_values[16];
+
+#endif
