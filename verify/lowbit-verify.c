@@ -6,7 +6,9 @@
 
 #include "lb_json.h"
 #include "lb_manifest.h"
+#include "lb_quant.h"
 #include "lb_scan.h"
+#include "lb_stats.h"
 #include "lb_tool.h"
 
 typedef struct options {
@@ -323,12 +325,20 @@ static void on_scanned(const char *path, const lb_scan_file *r, const lb_err *io
     printf("%s: %s (%s, %zu finding%s)\n", path, v, r->format, total, total == 1 ? "" : "s");
 }
 
+/* Block types for --deep: the quantize/ kernels decode them. */
+static int dequant_block(int type, const void *src, float *dst, uint64_t n)
+{
+    lb_err e;
+    return lb_dequantize_any(type, src, dst, (int64_t)n, &e) ? -1 : 0;
+}
+
 static int cmd_scan(int argc, char **argv)
 {
     options o = { 0 };
     int first = parse(argc, argv, &t_scan, &o);
     if (first >= argc) lb_usage_fail("no PATH given");
     lb_scan_opts so = { .deep = o.deep };
+    lb_stats_block_dequant = dequant_block;
     cJSON *doc = o.json ? lb_json_doc("verify") : NULL;
     scan_ctx c = { &o, doc ? cJSON_AddArrayToObject(doc, "scan") : NULL, -1, 0, 0, { 0 } };
     lb_scan_paths(argv + first, argc - first, &so, on_scanned, &c);

@@ -9,13 +9,15 @@
  *                            start at 1.0)
  *   ABSURD_MAGNITUDE         warning: |x| > LB_SCAN_ABSURD (1e4); trained weights sit
  *                            well below 10, norm gains below a few hundred
- * Integer tensors are not checked (ids, masks, counters). Block-quantized tensors need a
- * dequantizer (lb_stats_block_dequant); without one they are listed as one info finding. */
+ * Block-quantized tensors are decoded through lb_stats_block_dequant (the tool sets it to
+ * the quantize/ kernels); types without a kernel are listed in one info finding. Integer
+ * tensors are not checked (ids, masks, counters). */
 #include <math.h>
 #include <string.h>
 
 #include "lb_dtype.h"
 #include "lb_model.h"
+#include "lb_quant.h"
 #include "lb_scan.h"
 #include "lb_stats.h"
 
@@ -43,10 +45,10 @@ static int deep_chunk(const float *x, size_t n, void *ctx)
     return LB_OK;
 }
 
-/* Byte offset of element i of a plain tensor (block types: the tensor's start). */
+/* Byte offset of element i (block types: of the block holding it). */
 static uint64_t elem_off(const lb_tensor *t, const lb_type_traits *tt, uint64_t i)
 {
-    return tt->kind == LB_KIND_BLOCK ? t->offset : t->offset + i * tt->type_size;
+    return t->offset + i / tt->blck * tt->type_size;
 }
 
 static void deep_tensor(lb_scan_file *r, lb_model *m, const lb_tensor *t, const lb_type_traits *tt)
@@ -104,7 +106,10 @@ void lb_scan_deep(lb_scan_file *r, const char *path)
         const lb_tensor *t = &m->tensors[i];
         const lb_type_traits *tt = lb_type_get(t->type);
         if (!tt || (tt->kind != LB_KIND_FLOAT && tt->kind != LB_KIND_BLOCK)) continue;
-        if (tt->kind == LB_KIND_BLOCK && !lb_stats_block_dequant) { blocks++; continue; }
+        if (tt->kind == LB_KIND_BLOCK && (!lb_stats_block_dequant || !lb_qkernel_get(t->type))) {
+            blocks++;
+            continue;
+        }
         deep_tensor(r, m, t, tt);
     }
     if (blocks)

@@ -168,6 +168,12 @@ cp "$G" "$T/d4.gguf"; perl -e 'print pack("f<", 0.5) x (64 * 172)' | dd of="$T/d
 expect "deep: constant matrix" 1 CONSTANT warning "$off" "tensor '$W'" -- "$T/d4.gguf" --deep
 cp "$G" "$T/d5.gguf"; put "$T/d5.gguf" $((off + 12)) 00409c47   # 80000.0
 expect "deep: absurd magnitude" 1 ABSURD_MAGNITUDE warning $((off + 12)) "tensor '$W'" -- "$T/d5.gguf" --deep
+# a q8_0 tensor (retyped in place; its bytes now read as blocks) with a NaN f16 scale in block 1
+Q=blk.2.attn_q.weight
+cp "$G" "$T/d7.gguf"; at=$(gguf_find "$T/d7.gguf" $Q); put "$T/d7.gguf" $((at + 20)) 08; qo=$(tensor_off "$G" $Q)
+put "$T/d7.gguf" $((qo)) 0000; put "$T/d7.gguf" $((qo + 34)) 007e
+for k in $(seq 2 127); do put "$T/d7.gguf" $((qo + 34 * k)) 0000; done
+expect "deep: NaN scale in a q8_0 block (offset of the block)" 1 NAN_VALUES error $((qo + 34)) "tensor '$Q'" -- "$T/d7.gguf" --deep
 S1=model.layers.3.self_attn.o_proj.weight
 cp "$ST" "$T/d6.safetensors"; so=$(tensor_off "$ST" $S1); put "$T/d6.safetensors" $((so + 4)) 0000c07f
 expect "deep: NaN in safetensors" 1 NAN_VALUES error $((so + 4)) "tensor '$S1'" -- "$T/d6.safetensors" --deep
