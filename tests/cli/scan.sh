@@ -54,9 +54,14 @@ ST=$M/hf/stories260K-llama/model.safetensors
 SH=$M/hf/stories260K-llama-bf16-sharded
 
 # ---- clean real files: no warning, exit 0, with and without --deep ----
-"$V" scan -q "$M" > "$T/o" 2>&1; rc=$?
+clean=("$M")
+if ! "$V" scan "${S}/pickles/picklescan/malicious1_v3.pkl" 2>/dev/null | grep -q PICKLE_GLOBAL; then
+  clean=(); for d in "$M"/*; do case "$d" in */pytorch) ;; *) clean+=("$d") ;; esac; done
+  skip "scan: models/pytorch is clean" "this build has no pickle scanner (formats/lb_pickle.h not merged yet)"
+fi
+"$V" scan -q "${clean[@]}" > "$T/o" 2>&1; rc=$?
 [ $rc = 0 ] && [ ! -s "$T/o" ] && pass "scan: all of ../shared/models is clean" || fail "scan: all of ../shared/models is clean" "exit $rc: $(head -5 "$T/o")"
-"$V" scan --deep -q "$M" > "$T/o" 2>&1; rc=$?
+"$V" scan --deep -q "${clean[@]}" > "$T/o" 2>&1; rc=$?
 [ $rc = 0 ] && [ ! -s "$T/o" ] && pass "scan --deep: all of ../shared/models is clean" || fail "scan --deep: all of ../shared/models is clean" "exit $rc: $(head -5 "$T/o")"
 scan_json "" "$M/README.md"
 [ $rc = 0 ] && has "README is info NOT_A_MODEL" NOT_A_MODEL info && [ "$(jq -r '.scan[0].verdict' "$T/j")" = clean ] \
