@@ -30,6 +30,44 @@ const char *lb_scan_verdict(const lb_scan_file *r)
     return r->worst >= LB_SEV_WARNING ? lb_sev_name(r->worst) : "clean";
 }
 
+/* Length of a valid UTF-8 sequence at p (no overlongs, no surrogates), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t left)
+{
+    unsigned c = p[0];
+    size_t k;
+    uint32_t cp, min;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) { k = 2; cp = c & 0x1f; min = 0x80; }
+    else if ((c & 0xf0) == 0xe0) { k = 3; cp = c & 0x0f; min = 0x800; }
+    else if (c >= 0xf0 && c <= 0xf4) { k = 4; cp = c & 0x07; min = 0x10000; }
+    else return 0;
+    if (left < k) return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : k;
+}
+
+/* A copy safe for a terminal line and for JSON: control bytes and invalid UTF-8 as \xNN. */
+static char *clean_text(const char *s)
+{
+    size_t n = strlen(s);
+    char *o = malloc(4 * n + 1);
+    if (!o) return NULL;
+    size_t j = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = p[i] < 0x20 || p[i] == 0x7f ? 0 : utf8_len(p + i, n - i);
+        if (!k) { j += (size_t)sprintf(o + j, "\\x%02x", p[i]); i++; continue; }
+        memcpy(o + j, p + i, k);
+        j += k;
+        i += k;
+    }
+    o[j] = 0;
+    return o;
+}
+
 static void vadd(lb_scan_file *r, const char *id, int sev, const char *item, uint64_t offset,
                  const char *fmt, va_list ap)
 {
@@ -48,8 +86,8 @@ static void vadd(lb_scan_file *r, const char *id, int sev, const char *item, uin
     f->id = id;
     f->sev = sev;
     f->offset = offset;
-    f->item = strdup(item ? item : "");
-    f->msg = strdup(msg);
+    f->item = clean_text(item ? item : "");
+    f->msg = clean_text(msg);
     if (!f->item || !f->msg) { free(f->item); free(f->msg); r->dropped++; return; }
     r->n++;
 }
