@@ -43,7 +43,7 @@ static const lb_opt sign_opts[] = {
     { NULL, 0, NULL, NULL }
 };
 static const lb_opt scan_opts[] = {
-    { "deep", 0, NULL, "also read every float tensor: NaN/Inf, all-zero, constant, |x| > 1e4" },
+    { "deep", 0, NULL, "also decode every float and quantized tensor: NaN/Inf, all-zero, constant, |x| > 1e4" },
     { "json", 0, NULL, "print one JSON document on stdout" },
     { "quiet", 'q', NULL, "print only findings of warning or worse, and verdicts other than clean" },
     { NULL, 0, NULL, NULL }
@@ -65,7 +65,7 @@ static const lb_tool t_scan = { "lowbit-verify", "scan [--deep] [--json] [-q] PA
     "GGUF metadata that contradicts the tensors, pickle globals that can run code; with --deep,\n"
     "NaN/Inf, all-zero, constant and absurd values. Formats are detected by content. Nothing\n"
     "is ever executed. Output: 'path: SEVERITY ID: message (item, offset N)' per finding, then\n"
-    "'path: VERDICT (format)'. Exit 1 if any finding is a warning or worse.", scan_opts };
+    "'path: VERDICT (format, N findings)'. Exit 1 if any finding is a warning or worse.", scan_opts };
 static const lb_tool t_top = { "lowbit-verify", "COMMAND [options] ...",
     "Commands:\n  manifest   list files, tensors and sha256s (lowbit-verify manifest --help)\n"
     "  check      check files against a manifest or a sha256sum list\n"
