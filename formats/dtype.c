@@ -171,8 +171,33 @@ static uint32_t round_to_format(float f, int ebits, int mbits, int bias, int has
     return sign | mag;
 }
 
-float lb_f16_to_f32(uint16_t h) { return decode_small(h, 5, 10, 15, 1); }
-uint16_t lb_f32_to_f16(float f) { return (uint16_t)round_to_format(f, 5, 10, 15, 1); }
+float lb_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0x1f) return u2f(sign | 0x7f800000u | (m ? 0x400000u | (m << 13) : 0));  /* Inf; NaN quiet */
+    if (e == 0) {                                             /* subnormal: m * 2^-24, exact */
+        float r = (float)m * 5.9604644775390625e-8f;
+        return sign ? -r : r;
+    }
+    return u2f(sign | ((e + 112) << 23) | (m << 13));
+}
+/* The hot one (every F16 row and every block scale): bit arithmetic, same results as
+ * round_to_format (the exhaustive midpoint tests check both ways). */
+uint16_t lb_f32_to_f16(float f)
+{
+    uint32_t x = f2u(f), ax = x & 0x7fffffffu;
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    if (ax > 0x7f800000u) return sign | 0x7e00u;             /* NaN: quiet, sign kept */
+    if (ax >= 0x477ff000u) return sign | 0x7c00u;            /* >= 65520 rounds to Inf */
+    if (ax < 0x38800000u) {                                   /* below 2^-14: subnormal */
+        /* adding 0.5 puts the f16 subnormal step (2^-24) at the f32 mantissa's last
+         * place, so the FPU's own round-to-nearest-even does the rounding */
+        float a = u2f(ax) + 0.5f;
+        return sign | (uint16_t)(f2u(a) - 0x3f000000u);
+    }
+    ax += 0xc8000fffu + ((ax >> 13) & 1u);                    /* rebias (-112 << 23), round to even */
+    return sign | (uint16_t)(ax >> 13);
+}
 float lb_e5m2_to_f32(uint8_t v) { return decode_small(v, 5, 2, 15, 1); }
 uint8_t lb_f32_to_e5m2(float f) { return (uint8_t)round_to_format(f, 5, 2, 15, 1); }
 float lb_e4m3_to_f32(uint8_t v) { return decode_small(v, 4, 3, 7, 0); }
