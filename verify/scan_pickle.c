@@ -51,6 +51,7 @@ int lb_scan_pickles(lb_scan_file *r, lb_src *src, const uint8_t *head, size_t n)
 #define ENTRY_MAX  ((uint64_t)1 << 30)   /* bytes of one archive entry read for scanning */
 #define MAX_NEST   4                     /* containers in containers, pickles in pickles */
 #define MIN_B64    24                    /* shortest base64 run worth decoding */
+#define LEGACY_PREFIX ((uint64_t)64 << 20)  /* legacy torch files: pickles first, storages after */
 
 /* ---- classification -------------------------------------------------------------- */
 
@@ -590,9 +591,9 @@ static void scan_blob(lb_scan_file *r, const uint8_t *d, size_t n, const where *
     }
 }
 
-static int read_all(lb_scan_file *r, lb_src *src, uint8_t **out, size_t *n)
+static int read_all(lb_scan_file *r, lb_src *src, uint64_t max, uint8_t **out, size_t *n)
 {
-    uint64_t size = lb_src_size(src), k = size < FILE_MAX ? size : FILE_MAX;
+    uint64_t size = lb_src_size(src), k = size < max ? size : max;
     uint8_t *d = malloc((size_t)k + 1);
     lb_err err;
     lb_err_clear(&err);
@@ -601,12 +602,21 @@ static int read_all(lb_scan_file *r, lb_src *src, uint8_t **out, size_t *n)
         free(d);
         return -1;
     }
-    if (k < size)
+    if (k < size && max == FILE_MAX)
         lb_scan_add(r, "ENTRY_NOT_SCANNED", LB_SEV_WARNING, k, "only the first %llu bytes were scanned",
                     (unsigned long long)k);
     *out = d;
     *n = (size_t)k;
     return 0;
+}
+
+/* Forget the findings added since r->n was before (worst is recomputed). */
+static void drop_since(lb_scan_file *r, size_t before)
+{
+    while (r->n > before) { r->n--; free(r->f[r->n].item); free(r->f[r->n].msg); }
+    r->worst = -1;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->f[i].sev > r->worst) r->worst = r->f[i].sev;
 }
 
 int lb_scan_pickles(lb_scan_file *r, lb_src *src, const uint8_t *head, size_t n)
@@ -635,7 +645,7 @@ int lb_scan_pickles(lb_scan_file *r, lb_src *src, const uint8_t *head, size_t n)
             scan_npy(r, head, n, lb_src_size(src), &w, 0, 1);
             return 1;
         }
-        if (read_all(r, src, &d, &k)) return 1;
+        if (read_all(r, src, FILE_MAX, &d, &k)) return 1;
         scan_npy(r, d, k, lb_src_size(src), &w, 0, 1);
         free(d);
         return 1;
@@ -645,13 +655,21 @@ int lb_scan_pickles(lb_scan_file *r, lb_src *src, const uint8_t *head, size_t n)
     uint8_t *d;
     size_t k;
     size_t before = r->n;
-    if (read_all(r, src, &d, &k)) return 1;
+    /* a big legacy torch file: its pickles come first, the storages after; try a prefix */
+    if (n >= sizeof legacy_magic && !memcmp(head, legacy_magic, sizeof legacy_magic) &&
+        lb_src_size(src) > LEGACY_PREFIX && !read_all(r, src, LEGACY_PREFIX, &d, &k)) {
+        scan_blob(r, d, k, &w, 0, 1);
+        free(d);
+        if (!lb_scan_has(r, "MALFORMED")) return 1;
+        drop_since(r, before);   /* the pickles run past the prefix: read it all */
+    }
+    if (read_all(r, src, FILE_MAX, &d, &k)) return 1;
     const char *fmt = r->format;
     r->format = NULL;
     scan_blob(r, d, k, &w, 0, 1);
     free(d);
     if (!r->format) {            /* not a pickle after all: drop what the attempt said */
-        while (r->n > before) { r->n--; free(r->f[r->n].item); free(r->f[r->n].msg); }
+        drop_since(r, before);
         r->format = fmt;
         return 0;
     }
