@@ -214,6 +214,34 @@ static void not_a_model(lb_scan_file *r, const char *what, const char *format)
     lb_scan_add(r, "NOT_A_MODEL", LB_SEV_INFO, LB_NO_OFFSET, "%s", what);
 }
 
+/* Other formats the strict readers know (llama2c, npy, npz, ...): they have no lint pass of
+ * their own, so the strict reader's verdict is the finding. */
+static int scan_registered(lb_scan_file *r, const char *path, const uint8_t *head, size_t n, uint64_t size,
+                           const lb_scan_opts *o)
+{
+    const lb_format *best = NULL;
+    int best_bid = 0;
+    for (const lb_format *const *f = lb_formats; *f; f++) {
+        if (!strcmp((*f)->name, "gguf") || !strcmp((*f)->name, "safetensors")) continue;
+        int b = (*f)->bid(head, n, size);
+        if (b > best_bid) { best_bid = b; best = *f; }
+    }
+    if (!best) return 0;
+    lb_model *m;
+    lb_err err;
+    lb_err_clear(&err);
+    r->format = best->name;
+    if (lb_model_open(&m, path, &err)) {
+        lb_scan_add(r, strstr(err.msg, "truncated") ? "TRUNCATED" : "MALFORMED", LB_SEV_ERROR, err.offset, "%s%s%s",
+                    err.item, err.item[0] ? ": " : "", err.msg);
+        return 1;
+    }
+    r->format = m->format;
+    lb_model_close(m);
+    if (o->deep) lb_scan_deep(r, path);
+    return 1;
+}
+
 /* Dispatch on content, strongest magic first. */
 static void scan_src(lb_scan_file *r, const char *path, lb_src *src, const lb_scan_opts *o)
 {
@@ -247,7 +275,11 @@ static void scan_src(lb_scan_file *r, const char *path, lb_src *src, const lb_sc
         return;
     }
     if (is_index(head, n)) { scan_index(r, path, src); return; }
-    if (lb_scan_pickles(r, src, head, n)) return;
+    if (lb_scan_pickles(r, src, head, n)) {
+        if (o->deep && (!strcmp(r->format, "npy") || !strcmp(r->format, "npz"))) lb_scan_deep(r, path);
+        return;
+    }
+    if (scan_registered(r, path, head, n, size, o)) return;
     if (what) {
         const char *fmt = "other";
         if (!strncmp(what, "text", 4)) fmt = "text";

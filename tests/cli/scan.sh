@@ -88,6 +88,10 @@ sz=$(stat -c %s "$T/t3.safetensors")
 expect "safetensors truncated" 1 TRUNCATED error "$sz" "" -- "$T/t3.safetensors"
 cp "$ST" "$T/t4.safetensors"; truncate -s 100 "$T/t4.safetensors"
 expect "safetensors truncated in the header" 1 TRUNCATED error 0 "" -- "$T/t4.safetensors"
+if need_shared "llama2c truncated" models/llama2c/pr468-model_qint80.bin; then
+  cp "$M/llama2c/pr468-model_qint80.bin" "$T/t5.bin"; truncate -s -1000 "$T/t5.bin"
+  expect "llama2c truncated (strict reader's finding)" 1 TRUNCATED error 297496 "" -- "$T/t5.bin"
+fi
 
 # ---- malformed: a finding, not exit 4; and every finding, not only the first ----
 cp "$G" "$T/m1.gguf"; put "$T/m1.gguf" 4 07000000
