@@ -254,10 +254,15 @@ static int scan_pickle_buf(lb_scan_file *r, const uint8_t *d, size_t n, const wh
             return k > 0;
         }
         if (k == 0 && rc && !(d[0] == 0x80 && n > 1 && d[1] >= 1 && d[1] <= 5)) {
-            /* a text pickle must parse, or at least name proper globals */
-            int ok = p->n_globals > 0;
-            for (size_t i = 0; i < p->n_globals && ok; i++)
+            /* without the 0x80 header a stream that breaks counts as a pickle only if it named
+             * proper globals, one of them dangerous (text files can start like a pickle) */
+            int ok = p->n_globals > 0, bad = 0;
+            for (size_t i = 0; i < p->n_globals && ok; i++) {
+                const char *why;
                 ok = is_ident(p->globals[i].module) && is_ident(p->globals[i].name);
+                if (classify(p->globals[i].module, p->globals[i].name, &why) == LB_SEV_MALICIOUS) bad = 1;
+            }
+            ok = ok && bad;
             if (!ok) { lb_pickle_free(p); return 0; }
         }
         if (k > 0 && rc && p->n_globals == 0 && !(d[pos] == 0x80 && pos + 1 < n && d[pos + 1] <= 5)) {
