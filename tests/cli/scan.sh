@@ -232,6 +232,17 @@ else
   o=$(jq '.scan[0].findings[] | select(.item=="global '"'"'builtins.eval'"'"'") | .offset' "$T/j")
   [ "$(od -An -c -j "$o" -N1 "$P/picklescan/malicious1_v3.pkl" | tr -d ' ')" = c ] && pass "pickle global offset points at its GLOBAL opcode" \
     || fail "pickle global offset points at its GLOBAL opcode" "offset $o"
+  # the findings around the globals, each once
+  expect "broken pickle: the global and the parse error" 1 MALFORMED error "" "" -- "$P/picklescan/broken_model.pkl"
+  has "broken pickle names exec" PICKLE_GLOBAL malicious 0 "global 'builtins.exec'" && pass "broken pickle: exec reported before the break"
+  expect "pickle hidden in a pickle's bytes" 1 PICKLE_NESTED suspicious 74 "" -- "$P/modelaudit/nested_pickle_raw.pkl"
+  expect "pickle hidden in base64 text" 1 PICKLE_NESTED suspicious "" "" -- "$P/modelaudit/nested_pickle_base64.pkl"
+  expect "second pickle after STOP" 1 PICKLE_GLOBAL malicious "" "global 'requests.api.get'" -- "$P/picklescan/malicious6.pkl"
+  expect "encrypted zip member: info, clean" 0 ZIP_ENCRYPTED info "" "entry 'test.txt'" -- "$P/modelscan/password_protected.zip"
+  expect "zip member flagged encrypted, stored plain" 1 ZIP_ENCRYPTED_FLAG warning "" "entry 'model/config.pkl'" -- "$P/picklescan/malicious1_0x1.zip"
+  expect "zip local name differs from central" 1 ZIP_NAME_MISMATCH warning "" "entry 'data.pkl'" -- "$P/picklescan/malicious1_central_directory.zip"
+  cat "$P/picklescan/benign0_v3.pkl" > "$T/trail.pkl"; printf 'not a pickle at all' >> "$T/trail.pkl"
+  expect "bytes after the pickle's STOP" 1 TRAILING_DATA warning 32 "" -- "$T/trail.pkl"
   # real torch checkpoints are clean: allow-listed globals are info
   expect "real torch zip checkpoint is clean" 0 PICKLE_GLOBAL info "" "global 'torch._utils._rebuild_tensor_v2'" -- "$M/hf/stories260K-llama/pytorch_model.bin"
   [ "$(jq -r '.scan[0].format' "$T/j")" = pytorch-zip ] && pass "torch zip format detected by content" || fail "torch zip format" "$(jq -r '.scan[0].format' "$T/j")"
