@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "lb_le.h"
@@ -208,10 +209,30 @@ static void scan_index(lb_scan_file *r, const char *path, lb_src *src)
     free(txt);
 }
 
+/* 1 if the file name promises weights. Detection never uses it; it only decides whether
+ * text or an empty file where weights should be is an error or just a README. */
+static int weights_name(const char *path)
+{
+    static const char *const ext[] = { ".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt", ".npy",
+                                       ".npz", ".pkl", ".pickle", ".h5", ".onnx", ".msgpack", ".tflite",
+                                       ".llamafile", NULL };
+    size_t n = strlen(path);
+    for (const char *const *e = ext; *e; e++) {
+        size_t k = strlen(*e);
+        if (n > k && !strcasecmp(path + n - k, *e)) return 1;
+    }
+    return 0;
+}
+
 static void not_a_model(lb_scan_file *r, const char *what, const char *format)
 {
     r->format = format;
-    lb_scan_add(r, "NOT_A_MODEL", LB_SEV_INFO, LB_NO_OFFSET, "%s", what);
+    int textual = !strcmp(format, "text") || !strcmp(format, "empty");
+    if (textual && weights_name(r->path))
+        lb_scan_add(r, "WEIGHTS_MISSING", LB_SEV_ERROR, 0,
+                    "%s where the file name promises weights (a failed download or an error message?)", what);
+    else
+        lb_scan_add(r, "NOT_A_MODEL", LB_SEV_INFO, LB_NO_OFFSET, "%s", what);
 }
 
 /* Other formats the strict readers know (llama2c, npy, npz, ...): they have no lint pass of

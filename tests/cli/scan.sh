@@ -77,6 +77,12 @@ printf 'version https://git-lfs.github.com/spec/v1\noid sha256:270cba1bd5109f42d
 expect "git-lfs pointer" 1 LFS_POINTER error 0 "" -- "$T/lfs.gguf"
 printf '<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>login</body></html>\n' > "$T/model.safetensors"
 expect "HTML page saved as weights" 1 HTML_PAGE error 0 "" -- "$T/model.safetensors"
+printf 'Entry not found\n' > "$T/pytorch_model.bin"
+expect "text where the name promises weights" 1 WEIGHTS_MISSING error 0 "" -- "$T/pytorch_model.bin"
+: > "$T/empty.gguf"
+expect "empty file named like weights" 1 WEIGHTS_MISSING error 0 "" -- "$T/empty.gguf"
+: > "$T/empty.txt"
+expect "empty file with another name: info" 0 NOT_A_MODEL info "" "" -- "$T/empty.txt"
 
 # ---- truncation ----
 cp "$G" "$T/t1.gguf"; truncate -s 1000000 "$T/t1.gguf"
