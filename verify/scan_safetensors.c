@@ -175,6 +175,11 @@ static void check_ranges(lb_scan_file *r, st_t *t, size_t n, uint64_t ds, uint64
                     "%llu bytes after the last tensor belong to no tensor", (unsigned long long)(data_size - covered));
 }
 
+static int cmp_jname(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
 static void check_metadata(lb_scan_file *r, const cJSON *md, uint64_t at)
 {
     if (cJSON_IsNull(md)) return;
@@ -182,9 +187,21 @@ static void check_metadata(lb_scan_file *r, const cJSON *md, uint64_t at)
         lb_scan_addi(r, "MALFORMED", LB_SEV_ERROR, "key", "__metadata__", at, "is not an object of strings");
         return;
     }
-    for (const cJSON *c = md->child; c; c = c->next)
+    size_t n = 0;
+    for (const cJSON *c = md->child; c; c = c->next) {
         if (!cJSON_IsString(c))
             lb_scan_addi(r, "MALFORMED", LB_SEV_ERROR, "key", c->string, at, "__metadata__ value is not a string");
+        n++;
+    }
+    const cJSON **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return;
+    n = 0;
+    for (const cJSON *c = md->child; c; c = c->next) v[n++] = c;
+    qsort(v, n, sizeof *v, cmp_jname);
+    for (size_t i = 1; i < n; i++)
+        if (!strcmp(v[i - 1]->string, v[i]->string))
+            lb_scan_addi(r, "DUPLICATE_KEY", LB_SEV_ERROR, "key", v[i]->string, at, "duplicate key in __metadata__");
+    free(v);
 }
 
 /* Parse the header text; NULL (finding recorded) if it is not a JSON object. */
