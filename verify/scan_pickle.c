@@ -51,6 +51,7 @@ int lb_scan_pickles(lb_scan_file *r, lb_src *src, const uint8_t *head, size_t n)
 #define ENTRY_MAX  ((uint64_t)1 << 30)   /* bytes of one archive entry read for scanning */
 #define MAX_NEST   4                     /* containers in containers, pickles in pickles */
 #define MIN_B64    24                    /* shortest base64 run worth decoding */
+#define MAX_TRY_OPS 20000000            /* opcodes spent looking for nested pickles, per pickle */
 #define LEGACY_PREFIX ((uint64_t)64 << 20)  /* legacy torch files: pickles first, storages after */
 
 /* ---- classification -------------------------------------------------------------- */
@@ -226,11 +227,12 @@ static void report_globals(lb_scan_file *r, const lb_pickle *p, const where *w, 
 static void scan_nested(lb_scan_file *r, const uint8_t *d, size_t lo, size_t hi, const where *w, int depth);
 
 /* Run one pickle at pos; NULL on out of memory. opts.base makes offsets file offsets. */
-static lb_pickle *run(const uint8_t *d, size_t n, size_t pos, const where *w, int *rc, lb_err *err)
+static lb_pickle *run(const uint8_t *d, size_t n, size_t pos, const where *w, uint64_t max_ops, int *rc,
+                      lb_err *err)
 {
     lb_pickle_opts o;
     lb_pickle_opts_default(&o);
-    o.max_ops = 50000000;
+    o.max_ops = max_ops;
     o.base = w->exact ? w->base : 0;
     lb_pickle *p = NULL;
     lb_err_clear(err);
@@ -248,7 +250,7 @@ static int scan_pickle_buf(lb_scan_file *r, const uint8_t *d, size_t n, const wh
     for (int k = 0; pos < n; k++) {
         lb_err err;
         int rc;
-        lb_pickle *p = run(d, n, pos, w, &rc, &err);
+        lb_pickle *p = run(d, n, pos, w, 50000000, &rc, &err);
         if (!p) {
             lb_scan_add(r, "MALFORMED", LB_SEV_ERROR, file_off(w, pos), "cannot scan the pickle: %s", err.msg);
             return k > 0;
@@ -317,15 +319,17 @@ static int b64_char(uint8_t c)
            c == '-' || c == '_';
 }
 
-/* A complete pickle at d[pos] (protocol 2+ header, parses to STOP): its length, else 0. */
-static size_t pickle_at(const uint8_t *d, size_t n, size_t pos)
+/* A complete pickle at d[pos] (protocol 2+ header, parses to STOP): its length, else 0.
+ * *ops is charged with the opcodes the try ran. */
+static size_t pickle_at(const uint8_t *d, size_t n, size_t pos, uint64_t *ops)
 {
     if (pos + 3 > n || d[pos] != 0x80 || d[pos + 1] < 2 || d[pos + 1] > 5) return 0;
     where w0 = { "", 0, 1 };
     lb_err err;
     int rc;
-    lb_pickle *p = run(d, n, pos, &w0, &rc, &err);
+    lb_pickle *p = run(d, n, pos, &w0, 1000000, &rc, &err);
     size_t len = p && !rc && p->n_ops >= 3 ? (size_t)(p->end - pos) : 0;
+    *ops += p ? p->n_ops : 0;
     lb_pickle_free(p);
     return len;
 }
@@ -335,8 +339,9 @@ static void scan_nested(lb_scan_file *r, const uint8_t *d, size_t lo, size_t hi,
 {
     if (depth >= MAX_NEST) return;
     char e[300];
+    uint64_t ops = 0;     /* each try runs the machine: bound the work on hostile input */
     for (size_t i = lo; i + 3 <= hi; i++) {
-        size_t len = pickle_at(d, hi, i);
+        size_t len = ops < MAX_TRY_OPS && d[i] == 0x80 ? pickle_at(d, hi, i, &ops) : 0;
         if (len) {
             lb_scan_add(r, "PICKLE_NESTED", LB_SEV_SUSPICIOUS, file_off(w, i),
                         "a pickle of %zu bytes is hidden inside this pickle's data%s", len, in_entry(e, sizeof e, w, i));
@@ -355,7 +360,7 @@ static void scan_nested(lb_scan_file *r, const uint8_t *d, size_t lo, size_t hi,
         /* a string's length byte can look like base64 too: try the first few starts */
         for (size_t s = i; s < i + 4; s++) {
             size_t k = b64_decode(d + s, j - s, buf);
-            size_t plen = pickle_at(buf, k, 0);
+            size_t plen = ops < MAX_TRY_OPS ? pickle_at(buf, k, 0, &ops) : 0;
             if (!plen) continue;
             lb_scan_add(r, "PICKLE_NESTED", LB_SEV_SUSPICIOUS, file_off(w, s),
                         "base64 text of %zu characters decodes to a pickle%s", j - s, in_entry(e, sizeof e, w, s));
@@ -453,7 +458,7 @@ static int has_suffix(const char *s, const char *suf)
 static int torch_storage(const char *name, const char *prefix)
 {
     size_t n = strlen(prefix);
-    return prefix[0] && !strncmp(name, prefix, n) && !strncmp(name + n, "data/", 5);
+    return !strncmp(name, prefix, n) && !strncmp(name + n, "data/", 5);
 }
 
 static void scan_zip(lb_scan_file *r, lb_zip *z, const where *w, int depth, int top)
