@@ -297,7 +297,9 @@ static void scan_src(lb_scan_file *r, const char *path, lb_src *src, const lb_sc
     }
     if (is_index(head, n)) { scan_index(r, path, src); return; }
     if (lb_scan_pickles(r, src, head, n)) {
-        if (o->deep && (!strcmp(r->format, "npy") || !strcmp(r->format, "npz"))) lb_scan_deep(r, path);
+        if (o->deep && (!strcmp(r->format, "npy") || !strcmp(r->format, "npz") ||
+                        !strncmp(r->format, "pytorch", 7)))
+            lb_scan_deep(r, path);   /* says DEEP_SKIPPED where no strict reader takes the file */
         return;
     }
     if (scan_registered(r, path, head, n, size, o)) return;
