@@ -92,6 +92,14 @@ void lb_scan_safetensors(lb_scan_file *r, lb_src *src, const uint8_t *head, size
 void lb_scan_st_index(lb_scan_file *r, const char *path, const char *txt, size_t n);
 /* --deep: open path with the strict reader and check every float tensor's values. */
 void lb_scan_deep(lb_scan_file *r, const char *path);
+/* The value checks of one tensor whose raw bytes (on-disk dtype, little-endian) come from
+ * rd(ctx, byte offset in the tensor, ...); offset is where they start in the file. */
+typedef int (*lb_deep_read)(void *ctx, uint64_t off, void *buf, size_t n, lb_err *err);
+void lb_scan_deep_values(lb_scan_file *r, const char *name, int type, int ndim, uint64_t nelem, uint64_t offset,
+                         lb_deep_read rd, void *ctx);
+/* --deep for a PyTorch zip checkpoint: data.pkl loaded with the allow-list, every float
+ * tensor read from its stored storage entry. */
+void lb_scan_deep_torch(lb_scan_file *r, lb_src *src);
 /* Pickles and their containers (bare pickles, PyTorch zip and legacy files, .npy/.npz,
  * zips, 7z). Returns 1 if it recognised the content (and scanned it), 0 if not. */
 int  lb_scan_pickles(lb_scan_file *r, lb_src *src, const uint8_t *head, size_t n);

@@ -297,8 +297,9 @@ static void scan_src(lb_scan_file *r, const char *path, lb_src *src, const lb_sc
     }
     if (is_index(head, n)) { scan_index(r, path, src); return; }
     if (lb_scan_pickles(r, src, head, n)) {
-        if (o->deep && (!strcmp(r->format, "npy") || !strcmp(r->format, "npz") ||
-                        !strncmp(r->format, "pytorch", 7)))
+        if (o->deep && !strcmp(r->format, "pytorch-zip")) lb_scan_deep_torch(r, src);
+        else if (o->deep && (!strcmp(r->format, "npy") || !strcmp(r->format, "npz") ||
+                             !strcmp(r->format, "pytorch-legacy")))
             lb_scan_deep(r, path);   /* says DEEP_SKIPPED where no strict reader takes the file */
         return;
     }

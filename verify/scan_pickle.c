@@ -38,11 +38,18 @@ int lb_scan_pickles(lb_scan_file *r, lb_src *src, const uint8_t *head, size_t n)
     }
     return 0;
 }
+
+void lb_scan_deep_torch(lb_scan_file *r, lb_src *src)
+{
+    (void)src;
+    lb_scan_add(r, "DEEP_SKIPPED", LB_SEV_INFO, LB_NO_OFFSET, "value checks skipped: no pickle machine in this build");
+}
 #else
 
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "lb_dtype.h"
 #include "lb_le.h"
 #include "lb_pickle.h"
 #include "lb_zip.h"
@@ -684,5 +691,72 @@ int lb_scan_pickles(lb_scan_file *r, lb_src *src, const uint8_t *head, size_t n)
         return 0;
     }
     return 1;
+}
+/* ---- --deep on a PyTorch zip -------------------------------------------------------------- */
+
+typedef struct torch_rd { lb_zip *z; const lb_zip_entry *e; uint64_t base; } torch_rd;
+
+static int torch_read(void *ctx, uint64_t off, void *buf, size_t n, lb_err *err)
+{
+    torch_rd *c = ctx;
+    return lb_zip_read_at(c->z, c->e, c->base + off, buf, n, err);
+}
+
+/* Load data.pkl with the allow-list (what torch.load(weights_only=True) accepts), then read
+ * every contiguous float tensor from its stored storage entry. */
+static int torch_values(lb_scan_file *r, lb_zip *z, size_t *skipped, lb_err *err)
+{
+    const lb_zip_entry *pk;
+    LB_TRY(lb_zip_find_suffix(z, "data.pkl", &pk, err));
+    if (!pk) return lb_err_set(err, LB_EFORMAT, LB_NO_OFFSET, "no data.pkl");
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(pk->name) - 8), pk->name);
+    uint8_t *d;
+    size_t n;
+    LB_TRY(lb_zip_read(z, pk, ENTRY_MAX, &d, &n, err));
+    lb_pickle *p;
+    int rc = lb_pickle_load(&p, d, n, 0, NULL, err);
+    lb_pk_tensor *t = NULL;
+    size_t nt = 0;
+    if (!rc) rc = lb_pickle_tensors(p, &t, &nt, err);
+    for (size_t i = 0; !rc && i < nt; i++) {
+        const lb_type_traits *tt = lb_type_get(t[i].type);
+        if (!tt || tt->kind != LB_KIND_FLOAT) continue;
+        char name[700];
+        snprintf(name, sizeof name, "%sdata/%s", prefix, t[i].storage_key);
+        const lb_zip_entry *e = lb_zip_find(z, name);
+        uint64_t base, bytes, end;
+        if (!e || e->method != 0 || !t[i].contiguous || lb_mul64(t[i].storage_offset, tt->type_size, &base) ||
+            lb_mul64(t[i].nelem, tt->type_size, &bytes) || lb_add64(base, bytes, &end) || end > e->usize) {
+            (*skipped)++;
+            continue;
+        }
+        torch_rd c = { z, e, base };
+        lb_scan_deep_values(r, t[i].name, t[i].type, t[i].ndim, t[i].nelem, e->data_offset + base, torch_read, &c);
+    }
+    free(t);
+    lb_pickle_free(p);
+    free(d);
+    return rc;
+}
+
+void lb_scan_deep_torch(lb_scan_file *r, lb_src *src)
+{
+    lb_zip *z;
+    lb_err err;
+    lb_err_clear(&err);
+    src_ctx c = { src };
+    size_t skipped = 0;
+    int rc = lb_zip_open(&z, src_read, &c, lb_src_size(src), 0, &err);
+    if (!rc) {
+        rc = torch_values(r, z, &skipped, &err);
+        lb_zip_close(z);
+    }
+    if (rc)
+        lb_scan_add(r, "DEEP_SKIPPED", LB_SEV_INFO, LB_NO_OFFSET,
+                    "value checks skipped: the checkpoint does not load with the allow-list (%s)", err.msg);
+    else if (skipped)
+        lb_scan_add(r, "DEEP_SKIPPED", LB_SEV_INFO, LB_NO_OFFSET,
+                    "value checks skipped for %zu tensor(s) (compressed or non-contiguous storage)", skipped);
 }
 #endif

@@ -252,6 +252,13 @@ else
   # real torch checkpoints are clean: allow-listed globals are info
   expect "real torch zip checkpoint is clean" 0 PICKLE_GLOBAL info "" "global 'torch._utils._rebuild_tensor_v2'" -- "$M/hf/stories260K-llama/pytorch_model.bin"
   [ "$(jq -r '.scan[0].format' "$T/j")" = pytorch-zip ] && pass "torch zip format detected by content" || fail "torch zip format" "$(jq -r '.scan[0].format' "$T/j")"
+  # --deep reads the tensors of a PyTorch zip from their storage entries
+  cp "$M/hf/stories260K-llama/pytorch_model.bin" "$T/pt.bin"
+  so=$(perl -e 'local $/; open F, "<:raw", $ARGV[0]; my $b = <F>; my $i = 0;
+        while (($i = index($b, "PK\x03\x04", $i)) >= 0) { my ($n, $e) = unpack("vv", substr($b, $i + 26, 4));
+          if (substr($b, $i + 30, $n) eq $ARGV[1]) { print $i + 30 + $n + $e; exit } $i++ }' "$T/pt.bin" pytorch_model/data/3)
+  put "$T/pt.bin" $((so + 8)) 0000c07f
+  expect "deep: NaN in a PyTorch zip storage" 1 NAN_VALUES error $((so + 8)) "tensor 'model.layers.0.self_attn.v_proj.weight'" -- "$T/pt.bin" --deep
   expect "real legacy torch file is clean" 0 PICKLE_GLOBAL info "" "global 'collections.OrderedDict'" -- "$M/pytorch/legacy-mnist_cnn.pt"
   # a malicious pickle hidden under another name, in a zip in a zip
   cp "$P/picklescan/malicious2_v4.pkl" "$T/weights.txt"
