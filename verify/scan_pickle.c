@@ -76,7 +76,6 @@ static const char *const bad_modules[] = {
     "inspect", "test", "unittest", "asyncio", "IPython", "jinja2", "yaml", "jsonpickle",
     /* deserializers that take code */
     "pickle", "_pickle", "cPickle", "marshal", "shelve", "dill", "cloudpickle", "joblib",
-    "copyreg_unsafe",
     /* call gadgets */
     "operator", "_operator", "functools", "_functools",
     /* files */
@@ -117,7 +116,6 @@ static const struct { const char *module, *name; } bad_names[] = {
     { "numpy", "savez" }, { "numpy", "memmap" }, { "numpy.core.multiarray", "fromfile" },
     { "codecs", "open" }, { "logging", "FileHandler" }, { "logging", "StreamHandler" },
     { "logging", "config" }, { "pandas", "read_pickle" }, { "pandas.io.pickle", "read_pickle" },
-    { "copyreg", "_reconstructor_unsafe" },
 };
 
 /* Allow-listed beyond formats/pickle.c's load list: what benign NumPy object arrays use. */
