@@ -187,9 +187,81 @@ static void test_gguf_real(const char *shared)
     tap_end();
 }
 
+/* Scan bytes written to a temporary file. */
+static int scan_bytes(const void *b, size_t n, lb_scan_file *r)
+{
+    char path[] = "/tmp/test_scan.XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "wb");
+    fwrite(b, 1, n, f);
+    fclose(f);
+    lb_err err;
+    lb_err_clear(&err);
+    int rc = lb_scan_file_path(path, NULL, r, &err);
+    remove(path);
+    return rc;
+}
+
+static const lb_finding *find(const lb_scan_file *r, const char *id, const char *item)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->f[i].id, id) && (!item || !strcmp(r->f[i].item, item))) return &r->f[i];
+    return NULL;
+}
+
+static void test_pickles(void)
+{
+    lb_scan_file r;
+    tap_begin("pickle: protocol 0 os.system is malicious, at its GLOBAL opcode");
+    static const char p0[] = "(S'x'\np0\ncos\nsystem\np1\n(S'ls'\ntR.";
+    CHECK(scan_bytes(p0, sizeof p0 - 1, &r) == LB_OK, "scan");
+    const lb_finding *f = find(&r, "PICKLE_GLOBAL", "global 'os.system'");
+    CHECK(f && f->sev == LB_SEV_MALICIOUS && f->offset == 9, "finding %s", f ? f->msg : "missing");
+    CHECK(!strcmp(r.format, "pickle") && !strcmp(lb_scan_verdict(&r), "malicious"), "%s %s", r.format, lb_scan_verdict(&r));
+    lb_scan_file_free(&r);
+    tap_end();
+
+    tap_begin("pickle: allow-listed globals are info, unknown ones suspicious");
+    static const uint8_t p2[] = "\x80\x02" "ccollections\nOrderedDict\nq\x00)Rq\x01" "c__main__\nNet\nq\x02)\x81q\x03\x86q\x04.";
+    CHECK(scan_bytes(p2, sizeof p2 - 1, &r) == LB_OK, "scan");
+    f = find(&r, "PICKLE_GLOBAL", "global 'collections.OrderedDict'");
+    CHECK(f && f->sev == LB_SEV_INFO && f->offset == 2, "OrderedDict: %s", f ? f->msg : "missing");
+    f = find(&r, "PICKLE_GLOBAL", "global '__main__.Net'");
+    CHECK(f && f->sev == LB_SEV_SUSPICIOUS, "__main__.Net: %s", f ? f->msg : "missing");
+    CHECK(!strcmp(lb_scan_verdict(&r), "suspicious"), "%s", lb_scan_verdict(&r));
+    lb_scan_file_free(&r);
+    tap_end();
+
+    tap_begin("pickle: a pickle inside a pickle's bytes is suspicious, its globals classified");
+    static const uint8_t inner[] = "\x80\x02" "cbuiltins\neval\nq\x00X\x01\x00\x00\x00" "1\x85R.";
+    uint8_t outer[128];
+    size_t k, in = sizeof inner - 1;
+    memcpy(outer, "\x80\x03" "C", 3);
+    k = 3;
+    outer[k++] = (uint8_t)in;
+    memcpy(outer + k, inner, in); k += in;
+    outer[k++] = '.';
+    CHECK(scan_bytes(outer, k, &r) == LB_OK, "scan");
+    f = find(&r, "PICKLE_NESTED", NULL);
+    CHECK(f && f->sev == LB_SEV_SUSPICIOUS && f->offset == 4, "nested: %s", f ? f->msg : "missing");
+    f = find(&r, "PICKLE_GLOBAL", "global 'builtins.eval'");
+    CHECK(f && f->sev == LB_SEV_MALICIOUS && f->offset == 6, "inner eval: %s", f ? f->msg : "missing");
+    lb_scan_file_free(&r);
+    tap_end();
+
+    tap_begin("pickle: a text file that starts like protocol 0 is not a pickle");
+    static const char txt[] = "cat\ndog\nbird\n";
+    CHECK(scan_bytes(txt, sizeof txt - 1, &r) == LB_OK, "scan");
+    CHECK(!strcmp(r.format, "text") && r.n == 1 && !strcmp(r.f[0].id, "NOT_A_MODEL"), "%s %zu", r.format, r.n);
+    lb_scan_file_free(&r);
+    tap_end();
+}
+
 int main(void)
 {
     test_verdicts();
+    test_pickles();
     test_safetensors_mem();
     const char *shared = tap_shared();
     if (shared) test_gguf_real(shared);
