@@ -388,7 +388,10 @@ static int scan_one(const char *path, const lb_scan_opts *o, lb_scan_cb cb, void
         return LB_EIO;
     }
     if (S_ISDIR(st.st_mode)) {
-        if (depth > 32) return LB_OK;
+        /* symlinks to files are followed (the Hugging Face cache is made of them), symlinks
+         * to folders inside a walk are not: no loops, no scanning a tree twice */
+        struct stat ls;
+        if (depth > 32 || (depth > 0 && lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode))) return LB_OK;
         return scan_dir(path, o, cb, ctx, depth);
     }
     if (!S_ISREG(st.st_mode)) return LB_OK;   /* sockets, fifos: nothing to scan */
