@@ -31,6 +31,8 @@ TOOLS     = $(basename $(notdir $(TOOL_SRCS)))
 TOOL_BINS = $(addprefix $(BIN)/,$(TOOLS))
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+HELPER_SRCS = $(wildcard tests/tools/*.c)
+HELPER_BINS = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(HELPER_SRCS))
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRCS))
 
@@ -65,12 +67,17 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/tap.h $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIBS) $(LDLIBS)
 
+# Helper programs the shell tests call (synthetic model writers...).
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
 # Corpus replay: each fuzz target linked with a tiny main that feeds it every file given.
 $(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(LIBS) $(LDLIBS)
 
-tests: all $(UNIT_BINS) $(REPLAY_BINS)
+tests: all $(UNIT_BINS) $(REPLAY_BINS) $(HELPER_BINS)
 
 test: tests
 	BUILD=$(BUILD) BIN=$(BIN) CC="$(CC)" bash tests/run.sh

@@ -185,6 +185,7 @@ static int header(lb_writer *w, lb_err *err)
         const lb_kv *kv = &w->kv[i];
         LB_TRY(put_str(w, kv->key, strlen(kv->key), err));
         LB_TRY(put32(w, (uint32_t)kv->val.type, err));
+        w->kv_value_offset[i] = lb_out_tell(w->out);
         LB_TRY(put_value(w, &kv->val, err));
     }
     for (size_t i = 0; i < w->n_t; i++) {

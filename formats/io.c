@@ -15,11 +15,15 @@
 /* ---- sources -------------------------------------------------------------- */
 
 struct lb_src {
-    int fd;                  /* -1 for memory sources */
+    int fd;                  /* -1 for memory and window sources */
     const uint8_t *mem;
     void *owned;
     uint64_t size;
     char *name;
+    int kind;                /* enum lb_src_kind */
+    unsigned refs;           /* lb_src_close frees at zero (windows hold their parent) */
+    lb_src *parent;          /* LB_SRC_SUB: the window's source */
+    uint64_t base;           /* LB_SRC_SUB: offset of the window in parent */
 };
 
 int lb_src_open(lb_src **out, const char *path, lb_err *err)
@@ -46,6 +50,8 @@ int lb_src_open(lb_src **out, const char *path, lb_err *err)
     s->fd = fd;
     s->size = (uint64_t)st.st_size;
     s->name = name;
+    s->kind = LB_SRC_FILE;
+    s->refs = 1;
     *out = s;
     return LB_OK;
 }
@@ -64,6 +70,8 @@ static int src_mem(lb_src **out, const void *data, uint64_t size, const char *na
     s->owned = owned;
     s->size = size;
     s->name = nm;
+    s->kind = LB_SRC_MEM;
+    s->refs = 1;
     *out = s;
     return LB_OK;
 }
@@ -82,8 +90,9 @@ int lb_src_mem_owned(lb_src **out, void *data, uint64_t size, const char *name, 
 
 void lb_src_close(lb_src *s)
 {
-    if (!s) return;
+    if (!s || --s->refs > 0) return;
     if (s->fd >= 0) close(s->fd);
+    lb_src_close(s->parent);
     free(s->owned);
     free(s->name);
     free(s);
@@ -92,12 +101,110 @@ void lb_src_close(lb_src *s)
 uint64_t lb_src_size(const lb_src *s) { return s->size; }
 const char *lb_src_name(const lb_src *s) { return s->name; }
 const uint8_t *lb_src_memptr(const lb_src *s) { return s->mem; }
+int lb_src_kind(const lb_src *s) { return s->kind; }
+
+int lb_src_sub(lb_src **out, lb_src *parent, uint64_t off, uint64_t size, const char *name,
+               lb_err *err)
+{
+    *out = NULL;
+    uint64_t end;
+    if (lb_add64(off, size, &end) || end > parent->size)
+        return lb_err_set(err, LB_EFORMAT, off,
+                          "window of %llu bytes at %llu runs past the end of '%.200s' (%llu bytes)",
+                          (unsigned long long)size, (unsigned long long)off, parent->name,
+                          (unsigned long long)parent->size);
+    lb_src *s = calloc(1, sizeof *s);
+    char *nm = strdup(name ? name : parent->name);
+    if (!s || !nm) {
+        free(s); free(nm);
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    }
+    /* a window of a window reads straight from the outermost source */
+    if (parent->kind == LB_SRC_SUB) {
+        off += parent->base;
+        parent = parent->parent;
+    }
+    s->fd = -1;
+    s->mem = parent->mem ? parent->mem + off : NULL;
+    s->size = size;
+    s->name = nm;
+    s->kind = LB_SRC_SUB;
+    s->refs = 1;
+    s->parent = parent;
+    s->base = off;
+    parent->refs++;
+    *out = s;
+    return LB_OK;
+}
+
+/* Unlinked at once: nothing is left behind, whatever happens to the process. */
+static int tmp_fd(void)
+{
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    int fd;
+#ifdef O_TMPFILE
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+#endif
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lowbit-tmp.XXXXXX", dir);
+    fd = mkstemp(path);
+    if (fd < 0) return -1;
+    unlink(path);
+    return fd;
+}
+
+int lb_src_tmpfile(lb_src **out, const char *name, lb_err *err)
+{
+    *out = NULL;
+    int fd = tmp_fd();
+    if (fd < 0) {
+        int e = errno;
+        const char *dir = getenv("TMPDIR");
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "cannot create a temporary file in '%s': %s",
+                          dir && *dir ? dir : "/tmp", strerror(e));
+    }
+    lb_src *s = calloc(1, sizeof *s);
+    char *nm = strdup(name ? name : "<temporary>");
+    if (!s || !nm) {
+        free(s); free(nm); close(fd);
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    }
+    s->fd = fd;
+    s->name = nm;
+    s->kind = LB_SRC_TMP;
+    s->refs = 1;
+    *out = s;
+    return LB_OK;
+}
+
+int lb_src_append(lb_src *s, const void *data, size_t n, lb_err *err)
+{
+    if (s->kind != LB_SRC_TMP)
+        return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "'%.200s' is not a temporary source", s->name);
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = pwrite(s->fd, (const uint8_t *)data + done, n - done, (off_t)(s->size + done));
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return lb_err_set(err, LB_EIO, s->size + done, "cannot write temporary copy of '%.200s': %s",
+                              s->name, strerror(errno));
+        }
+        done += (size_t)w;
+    }
+    s->size += n;
+    return LB_OK;
+}
 
 int lb_src_read_some(lb_src *s, uint64_t off, void *buf, size_t n, size_t *got, lb_err *err)
 {
     *got = 0;
     if (off >= s->size || n == 0) return LB_OK;
     if ((uint64_t)n > s->size - off) n = (size_t)(s->size - off);
+    if (s->kind == LB_SRC_SUB && !s->mem) {
+        return lb_src_read_some(s->parent, s->base + off, buf, n, got, err);
+    }
     if (s->fd < 0) {
         memcpy(buf, s->mem + off, n);
         *got = n;
@@ -130,6 +237,10 @@ int lb_src_read(lb_src *s, uint64_t off, void *buf, size_t n, lb_err *err)
 
 void lb_src_done(lb_src *s, uint64_t off, uint64_t n)
 {
+    if (s && s->kind == LB_SRC_SUB) {
+        lb_src_done(s->parent, s->base + off, n);
+        return;
+    }
 #ifdef POSIX_FADV_DONTNEED
     if (s && s->fd >= 0) posix_fadvise(s->fd, (off_t)off, (off_t)n, POSIX_FADV_DONTNEED);
 #else

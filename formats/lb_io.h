@@ -34,6 +34,21 @@ const uint8_t *lb_src_memptr(const lb_src *s);
 /* Hint that [off, off+n) will not be needed again (drops cached pages of files). */
 void lb_src_done(lb_src *s, uint64_t off, uint64_t n);
 
+/* What backs a source (for callers and tests that care whether data was copied). */
+enum lb_src_kind { LB_SRC_FILE = 1, LB_SRC_MEM = 2, LB_SRC_SUB = 3, LB_SRC_TMP = 4 };
+int  lb_src_kind(const lb_src *s);
+/* A read-only window [off, off+size) of parent, zero copy (LB_EFORMAT if it does not fit).
+ * Sources are refcounted: the window holds a reference, so the parent may be closed
+ * before it (the count is not atomic: open and close sources from one thread; reads may
+ * run in parallel). A window of a memory source has a memptr. */
+int  lb_src_sub(lb_src **out, lb_src *parent, uint64_t off, uint64_t size, const char *name,
+                lb_err *err);
+/* An empty temporary file in $TMPDIR (default /tmp), unlinked at once, so it vanishes
+ * with the source (or the process). Fill it with lb_src_append, then read it. */
+int  lb_src_tmpfile(lb_src **out, const char *name, lb_err *err);
+/* Append n bytes to a temporary source (LB_EUSAGE for any other kind). */
+int  lb_src_append(lb_src *s, const void *data, size_t n, lb_err *err);
+
 /* ---- cursor: sequential little-endian parsing with a small read-ahead buffer ---- */
 
 typedef struct lb_cur {

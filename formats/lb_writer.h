@@ -43,6 +43,8 @@ struct lb_writer {
     uint64_t    *nbytes;
     uint64_t     alignment;              /* GGUF: general.alignment or 32 */
     uint64_t     data_start;             /* absolute offset of the data section */
+    uint64_t    *kv_value_offset;        /* GGUF: absolute offset of each kv's value bytes,
+                                          * recorded by header() (for in-place patches) */
     size_t       cur;                    /* tensor being written */
     uint64_t     cur_done;               /* bytes of it written */
 };

@@ -20,6 +20,7 @@ void lb_writer_abort(lb_writer *w)
     free(w->t);
     free(w->offset);
     free(w->nbytes);
+    free(w->kv_value_offset);
     free(w);
 }
 
@@ -59,7 +60,8 @@ int lb_writer_begin(lb_writer **wp, const lb_writer_ops *ops, lb_out *out, const
     w->t = malloc((n_t ? n_t : 1) * sizeof *w->t);
     w->offset = malloc((n_t ? n_t : 1) * sizeof *w->offset);
     w->nbytes = malloc((n_t ? n_t : 1) * sizeof *w->nbytes);
-    if (!w->t || !w->offset || !w->nbytes) {
+    w->kv_value_offset = calloc(n_kv ? n_kv : 1, sizeof *w->kv_value_offset);
+    if (!w->t || !w->offset || !w->nbytes || !w->kv_value_offset) {
         lb_writer_abort(w);
         return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
     }

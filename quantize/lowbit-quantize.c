@@ -1,0 +1,393 @@
+/* lowbit-quantize: quantize a model to a GGUF mix, and report what it cost
+ * (docs/lowbit-quantize.md). Same argument order and TYPE names as llama-quantize. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lb_dtype.h"
+#include "lb_hash.h"
+#include "lb_imatrix.h"
+#include "lb_json.h"
+#include "lb_mix.h"
+#include "lb_model.h"
+#include "lb_plan.h"
+#include "lb_qrun.h"
+#include "lb_quant.h"
+#include "lb_tool.h"
+
+enum { O_FORCE, O_PURE, O_IMATRIX, O_INCLUDE, O_EXCLUDE, O_TTYPE, O_OUTTYPE, O_EMBTYPE, O_LEAVE,
+       O_REQUANT, O_NONFINITE, O_THREADS, O_REPORT, O_JSON, O_VERBOSE, O_QUIET, O_TBPW, O_TSIZE,
+       O_DRY };
+static const lb_opt opts[] = {
+    [O_FORCE] = { "force", 'f', NULL, "overwrite OUTPUT if it exists" },
+    [O_PURE] = { "pure", 0, NULL, "every quantizable tensor in TYPE, no per-tensor exceptions" },
+    [O_IMATRIX] = { "imatrix", 0, "FILE", "importance matrix (llama-imatrix's GGUF or legacy .dat)" },
+    [O_INCLUDE] = { "include-weights", 0, "NAME", "use imatrix entries only for tensors whose name contains NAME (repeatable)" },
+    [O_EXCLUDE] = { "exclude-weights", 0, "NAME", "do not use imatrix entries for tensors whose name contains NAME (repeatable)" },
+    [O_TTYPE] = { "tensor-type", 0, "REGEX=TYPE", "type for tensors matching REGEX (repeatable, first match wins)" },
+    [O_OUTTYPE] = { "output-tensor-type", 0, "TYPE", "type of output.weight" },
+    [O_EMBTYPE] = { "token-embedding-type", 0, "TYPE", "type of token_embd.weight" },
+    [O_LEAVE] = { "leave-output-tensor", 0, NULL, "keep output.weight as it is" },
+    [O_REQUANT] = { "allow-requantize", 0, NULL, "allow quantizing tensors that are already quantized" },
+    [O_NONFINITE] = { "allow-nonfinite", 0, NULL, "quantize tensors holding NaN or Inf instead of stopping" },
+    [O_THREADS] = { "threads", 't', "N", "threads (default: all cores); the output does not depend on N" },
+    [O_REPORT] = { "report", 0, "FILE", "write the per-tensor error report as JSON" },
+    [O_JSON] = { "json", 0, NULL, "print the report as JSON on stdout (not with OUTPUT -)" },
+    [O_VERBOSE] = { "verbose", 'v', NULL, "print the per-tensor table on stderr even when it is not a terminal" },
+    [O_QUIET] = { "quiet", 'q', NULL, "no table, no progress" },
+    [O_TBPW] = { "target-bpw", 0, "B", "choose types per tensor to fit B bits per weight at the least error" },
+    [O_TSIZE] = { "target-size", 0, "SIZE", "the same for a file size (K, M, G = 2^10, 2^20, 2^30 bytes)" },
+    [O_DRY] = { "dry-run", 0, NULL, "print the plan (types, sizes, predicted error) and write nothing" },
+    { NULL, 0, NULL, NULL }
+};
+static const lb_tool tool = {
+    "lowbit-quantize", "[options] INPUT OUTPUT TYPE",
+    "Quantize INPUT (GGUF, safetensors, HF folder, ...) to a GGUF with llama.cpp's mix TYPE\n"
+    "(Q4_K_M, Q8_0, ...; as llama-quantize names them), and report the error of every tensor.\n"
+    "OUTPUT may be - for stdout.", opts
+};
+
+#define MAX_LIST 64
+typedef struct options {
+    int force, pure, leave, requant, nonfinite, threads, json, verbose, quiet, dry;
+    const char *imatrix, *report, *outtype, *embtype, *tsize;
+    double tbpw;
+    const char *include[MAX_LIST], *exclude[MAX_LIST], *ttype[MAX_LIST];
+    size_t n_include, n_exclude, n_ttype;
+} options;
+
+static void add(const char **list, size_t *n, const char *v)
+{
+    if (*n >= MAX_LIST) lb_usage_fail("at most %d of each repeatable option", MAX_LIST);
+    list[(*n)++] = v;
+}
+
+static void on_opt(int idx, const char *arg, void *ctx)
+{
+    options *o = ctx;
+    char *end;
+    switch (idx) {
+    case O_FORCE: o->force = 1; break;
+    case O_PURE: o->pure = 1; break;
+    case O_IMATRIX: o->imatrix = arg; break;
+    case O_INCLUDE: add(o->include, &o->n_include, arg); break;
+    case O_EXCLUDE: add(o->exclude, &o->n_exclude, arg); break;
+    case O_TTYPE: add(o->ttype, &o->n_ttype, arg); break;
+    case O_OUTTYPE: o->outtype = arg; break;
+    case O_EMBTYPE: o->embtype = arg; break;
+    case O_LEAVE: o->leave = 1; break;
+    case O_REQUANT: o->requant = 1; break;
+    case O_NONFINITE: o->nonfinite = 1; break;
+    case O_THREADS:
+        o->threads = (int)strtol(arg, &end, 10);
+        if (*end || o->threads < 1 || o->threads > 1024) lb_usage_fail("-t needs a thread count from 1 to 1024");
+        break;
+    case O_REPORT: o->report = arg; break;
+    case O_JSON: o->json = 1; break;
+    case O_VERBOSE: o->verbose = 1; break;
+    case O_QUIET: o->quiet = 1; break;
+    case O_TBPW:
+        o->tbpw = strtod(arg, &end);
+        if (*end || !(o->tbpw > 0 && o->tbpw <= 32)) lb_usage_fail("--target-bpw needs a number of bits per weight (0 < B <= 32)");
+        break;
+    case O_TSIZE: o->tsize = arg; break;
+    case O_DRY: o->dry = 1; break;
+    }
+}
+
+/* A single ggml type name for --output-tensor-type and friends. */
+static int type_arg(const char *s, const char *what)
+{
+    const lb_type_traits *t = lb_type_by_name(s);
+    if (!t || !t->ggml || !lb_qkernel_get(t->id)) lb_usage_fail("%s: '%s' is not a type lowbit can write", what, s);
+    return t->id;
+}
+
+static uint64_t size_arg(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    uint64_t mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1ull << 10, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1ull << 20, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1ull << 30, end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end || !(v > 0)) lb_usage_fail("--target-size needs a size such as 800M or 1.5G");
+    return (uint64_t)(v * (double)mul);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* ---- report ---- */
+
+static void shape_str(const lb_tensor *t, char *buf, size_t n)
+{
+    size_t k = 0;
+    for (int i = 0; i < t->ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%" PRIu64, i ? "x" : "", t->shape[i]);
+}
+
+typedef struct totals { uint64_t params, bytes, in_bytes; double rel_w; } totals;
+
+static totals sum_up(const lb_model *m, const lb_qreport *rep)
+{
+    totals s = { 0, 0, 0, 0 };
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        s.params += m->tensors[i].nelem;
+        s.bytes += rep[i].bytes;
+        s.in_bytes += m->tensors[i].nbytes;
+        if (rep[i].converted) s.rel_w += (double)m->tensors[i].nelem * lb_metrics_result_of(&rep[i].m).rel_rmse;
+    }
+    if (s.params) s.rel_w /= (double)s.params;
+    return s;
+}
+
+static void print_table(const lb_model *m, const lb_qreport *rep)
+{
+    size_t w = 6;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (strlen(m->tensors[i].name) > w) w = strlen(m->tensors[i].name);
+    fprintf(stderr, "%-*s %-7s %-7s %-14s %6s %11s %9s %10s %8s %9s\n", (int)w, "tensor", "type", "from", "shape",
+            "bpw", "rmse", "rel_rmse", "max_abs", "sqnr_dB", "cosine");
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const lb_tensor *t = &m->tensors[i];
+        char sh[64];
+        shape_str(t, sh, sizeof sh);
+        double bpw = t->nelem ? 8.0 * (double)rep[i].bytes / (double)t->nelem : 0;
+        fprintf(stderr, "%-*s %-7s %-7s %-14s %6.2f", (int)w, t->name, lb_type_get(rep[i].out_type)->name,
+                lb_type_get(rep[i].in_type)->name, sh, bpw);
+        if (rep[i].converted) {
+            lb_metrics_result r = lb_metrics_result_of(&rep[i].m);
+            fprintf(stderr, " %11.4g %9.5f %10.4g %8.2f %9.6f\n", r.rmse, r.rel_rmse, r.max_abs, r.sqnr_db, r.cosine);
+        } else {
+            fprintf(stderr, " %11s %9s %10s %8s %9s\n", "-", "-", "-", "-", "(kept)");
+        }
+    }
+    totals s = sum_up(m, rep);
+    fprintf(stderr, "total: %zu tensors, %" PRIu64 " params, %" PRIu64 " -> %" PRIu64 " bytes, %.3f bits per weight, "
+            "parameter-weighted relative rmse %.6f\n", m->n_tensors, s.params, s.in_bytes, s.bytes,
+            s.params ? 8.0 * (double)s.bytes / (double)s.params : 0, s.rel_w);
+}
+
+static cJSON *report_json(const lb_model *m, const lb_qreport *rep, const char *in, const char *out,
+                          const char *type, int ftype)
+{
+    cJSON *doc = lb_json_doc("quantize");
+    cJSON_AddStringToObject(doc, "input", in);
+    cJSON_AddStringToObject(doc, "output", out);
+    cJSON_AddStringToObject(doc, "type", type);
+    cJSON_AddNumberToObject(doc, "ftype", ftype);
+    cJSON *ts = cJSON_AddArrayToObject(doc, "tensors");
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        lb_tensor t = m->tensors[i];
+        t.type = rep[i].out_type;
+        t.offset = rep[i].offset;
+        t.nbytes = rep[i].bytes;
+        cJSON *o = lb_json_tensor(&t);
+        cJSON_AddStringToObject(o, "from", lb_type_get(rep[i].in_type)->name);
+        cJSON_AddBoolToObject(o, "quantized", rep[i].converted);
+        cJSON_AddNumberToObject(o, "bpw", t.nelem ? 8.0 * (double)t.nbytes / (double)t.nelem : 0);
+        lb_metrics_result r = lb_metrics_result_of(&rep[i].m);
+        if (!rep[i].converted) r = (lb_metrics_result){ 0, 0, 0, 0, 0, 1, 0 };
+        cJSON_AddNumberToObject(o, "rmse", r.rmse);
+        cJSON_AddNumberToObject(o, "rel_rmse", r.rel_rmse);
+        cJSON_AddNumberToObject(o, "max_abs", r.max_abs);
+        if (rep[i].converted && r.sqnr_db < 1e300) cJSON_AddNumberToObject(o, "sqnr_db", r.sqnr_db);
+        else cJSON_AddNullToObject(o, "sqnr_db");   /* no error: infinite */
+        cJSON_AddNumberToObject(o, "cosine", r.cosine);
+        cJSON_AddNumberToObject(o, "wmse", r.wmse);
+        cJSON_AddItemToArray(ts, o);
+    }
+    totals s = sum_up(m, rep);
+    lb_totals tt = { m->n_tensors, s.params, s.bytes, s.params ? 8.0 * (double)s.bytes / (double)s.params : 0 };
+    cJSON *to = lb_json_totals(tt);
+    cJSON_AddItemToObject(to, "input_bytes", lb_json_u64(s.in_bytes));
+    cJSON_AddNumberToObject(to, "rel_rmse", s.rel_w);
+    cJSON_AddItemToObject(doc, "totals", to);
+    return doc;
+}
+
+static int write_text_file(const char *path, const char *s, int force)
+{
+    lb_out *o;
+    lb_err err;
+    int rc = lb_out_open(&o, path, force ? LB_OUT_FORCE : 0, &err);
+    if (!rc && (rc = lb_out_write(o, s, strlen(s), &err))) lb_out_abort(o);
+    else if (!rc) rc = lb_out_commit(o, &err);
+    if (rc) lb_report(path, &err);
+    return rc;
+}
+
+/* ---- progress ---- */
+
+typedef struct prog { lb_progress p; const lb_model *m; } prog;
+
+static void on_progress(size_t tensor, uint64_t bytes, void *ctx)
+{
+    prog *p = ctx;
+    lb_progress_add(&p->p, bytes, p->m->tensors[tensor].name);
+}
+
+/* The recipe, as JSON text: what lowbit-verify derived needs to redo the run. */
+static char *recipe_json(const options *o, const char *type, int ftype, const char *imatrix_sha)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "type", type);
+    cJSON_AddNumberToObject(r, "ftype", ftype);
+    cJSON_AddBoolToObject(r, "pure", o->pure);
+    if (o->outtype) cJSON_AddStringToObject(r, "output_tensor_type", o->outtype);
+    if (o->embtype) cJSON_AddStringToObject(r, "token_embedding_type", o->embtype);
+    cJSON_AddBoolToObject(r, "leave_output_tensor", o->leave);
+    cJSON_AddBoolToObject(r, "allow_requantize", o->requant);
+    cJSON *a = cJSON_AddArrayToObject(r, "tensor_type");
+    for (size_t i = 0; i < o->n_ttype; i++) cJSON_AddItemToArray(a, cJSON_CreateString(o->ttype[i]));
+    if (imatrix_sha) cJSON_AddStringToObject(r, "imatrix_sha256", imatrix_sha);
+    a = cJSON_AddArrayToObject(r, "include_weights");
+    for (size_t i = 0; i < o->n_include; i++) cJSON_AddItemToArray(a, cJSON_CreateString(o->include[i]));
+    a = cJSON_AddArrayToObject(r, "exclude_weights");
+    for (size_t i = 0; i < o->n_exclude; i++) cJSON_AddItemToArray(a, cJSON_CreateString(o->exclude[i]));
+    char *s = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    options o = { 0 };
+    int first = lb_parse_opts(argc, argv, &tool, on_opt, &o);
+    if (argc - first != 3) lb_usage_fail("need INPUT OUTPUT TYPE (got %d arguments)", argc - first);
+    const char *in = argv[first], *outp = argv[first + 1], *tname = argv[first + 2];
+    const lb_mix_name *mix = lb_mix_find(tname);
+    int ftype = -1, pure_type = -1;
+    if (mix) ftype = mix->ftype;
+    else if (o.pure && lb_type_by_name(tname) && lb_qkernel_get(lb_type_by_name(tname)->id)) {
+        pure_type = lb_type_by_name(tname)->id;
+        for (int f = 0; f < 64 && ftype < 0; f++)
+            if (lb_mix_default_type(f) == pure_type) ftype = f;
+    }
+    if (ftype < 0) {
+        char names[2048];
+        lb_usage_fail("unknown TYPE '%s'; valid: %s%s", tname, lb_mix_valid_names(names, sizeof names),
+                      o.pure ? "" : " (with --pure, also single types such as MXFP4)");
+    }
+    if (mix && mix->copy) lb_usage_fail("TYPE COPY is not supported (use lowbit-convert --keep-names)");
+    if (strcmp(outp, "-") != 0 && (same_file(in, outp) || strcmp(in, outp) == 0)) lb_usage_fail("OUTPUT is the same file as INPUT");
+    if (o.json && !strcmp(outp, "-")) lb_usage_fail("--json prints to stdout, which OUTPUT - already uses");
+    if (o.n_include && o.n_exclude) lb_usage_fail("--include-weights and --exclude-weights cannot be used together");
+    if ((o.tbpw > 0) + (o.tsize != NULL) > 1) lb_usage_fail("give --target-bpw or --target-size, not both");
+    if (o.dry && !(o.tbpw > 0 || o.tsize)) lb_usage_fail("--dry-run goes with --target-bpw or --target-size");
+    lb_mix_opts mo = lb_mix_opts_default(ftype);
+    mo.pure = o.pure;
+    mo.leave_output_tensor = o.leave;
+    mo.allow_requantize = o.requant;
+    mo.output_tensor_type = o.outtype ? type_arg(o.outtype, "--output-tensor-type") : -1;
+    mo.token_embedding_type = o.embtype ? type_arg(o.embtype, "--token-embedding-type") : -1;
+    lb_err err;
+    lb_err_clear(&err);
+    for (size_t i = 0; i < o.n_ttype; i++)
+        if (lb_mix_override_check(o.ttype[i], &err)) lb_usage_fail("--tensor-type '%s': %s", o.ttype[i], err.msg);
+    mo.overrides = o.ttype;
+    mo.n_overrides = o.n_ttype;
+    int nthreads = o.threads ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nthreads < 1) nthreads = 1;
+    lb_install_signals();
+
+    /* inputs */
+    lb_imatrix *im = NULL;
+    char im_sha[65] = "";
+    if (o.imatrix) {
+        if (lb_imatrix_load(&im, o.imatrix, &err)) return lb_report(o.imatrix, &err);
+        if (lb_imatrix_filter(im, o.include, o.n_include, o.exclude, o.n_exclude, NULL, &err)) return lb_report(o.imatrix, &err);
+        lb_src *ims;
+        if (lb_src_open(&ims, o.imatrix, &err) || lb_sha256_src(ims, im_sha, &err)) return lb_report(o.imatrix, &err);
+        lb_src_close(ims);
+        mo.imatrix = im;
+        mo.has_imatrix = 1;
+    }
+    lb_model *m = NULL;
+    if (lb_model_open(&m, in, &err)) return lb_report(in, &err);
+    lb_mix_hparams hp;
+    if (lb_mix_hparams_get(m, &hp, &err)) return lb_report(in, &err);
+
+    /* the plan: every tensor's type, and every refusal, before any output exists */
+    lb_mix_result *plan = NULL;
+    int rc = lb_mix_plan(&plan, m->tensors, m->n_tensors, &hp, &mo, &err);
+    if (rc) {
+        lb_report(in, &err);
+        if (rc == LB_EUSAGE && plan) rc = (!im && lb_mix_first_imatrix(plan) >= 0) ? LB_EUSAGE : LB_EFORMAT;
+        lb_mix_result_free(plan);
+        return rc;
+    }
+    if (o.tbpw > 0 || o.tsize) {
+        lb_plan_opts po = { 0 };
+        po.target_bytes = o.tsize ? size_arg(o.tsize) : 0;
+        po.target_bpw = o.tbpw;
+        po.imatrix = im;
+        po.nthreads = nthreads;
+        po.overrides = o.ttype;
+        po.n_overrides = o.n_ttype;
+        lb_plan_result *pr = NULL;
+        rc = lb_plan_choose(m, plan, &po, &pr, &err);
+        if (rc) { lb_report(in, &err); lb_mix_result_free(plan); return rc; }
+        if (o.dry) {
+            char *s = lb_plan_describe(m, pr);
+            rc = s ? lb_stdout_write(s) : LB_EIO;
+            free(s);
+            lb_plan_free(pr);
+            lb_mix_result_free(plan);
+            lb_model_close(m);
+            return rc;
+        }
+        lb_plan_free(pr);
+    }
+
+    lb_out *out = NULL;
+    if ((rc = lb_out_open(&out, outp, o.force ? LB_OUT_FORCE : 0, &err))) return lb_report(outp, &err);
+    lb_qreport *rep = calloc(m->n_tensors + 1, sizeof *rep);
+    char *recipe = recipe_json(&o, mix ? mix->name : tname, ftype, im ? im_sha : NULL);
+    lb_qrun_opts qo = { 0 };
+    qo.ftype = ftype;
+    qo.imatrix = im;
+    qo.nthreads = nthreads;
+    qo.allow_nonfinite = o.nonfinite;
+    qo.version = LB_VERSION;
+    qo.recipe = recipe;
+    qo.imatrix_sha256 = im ? im_sha : NULL;
+    qo.source_sha256 = 1;
+    prog pg = { .m = m };
+    uint64_t total = 0;
+    for (size_t i = 0; i < m->n_tensors; i++) total += m->tensors[i].nbytes;
+    lb_progress_init(&pg.p, "quantizing", total);
+    if (o.quiet) pg.p.on = 0;
+    rc = rep ? lb_qrun(m, plan, out, &qo, rep, on_progress, &pg, &err) : lb_err_set(&err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    lb_progress_end(&pg.p);
+    if (!rc) rc = lb_out_commit(out, &err), out = NULL;
+    if (rc) {
+        lb_report(err.code == LB_EIO && strstr(err.msg, "write") ? outp : in, &err);
+        lb_out_abort(out);
+    } else {
+        if (!o.quiet && (o.verbose || isatty(2))) print_table(m, rep);
+        if (o.report || o.json) {
+            cJSON *doc = report_json(m, rep, in, outp, mix ? mix->name : tname, ftype);
+            char *s = lb_json_print(doc);
+            cJSON_Delete(doc);
+            if (!s) rc = LB_EIO;
+            if (!rc && o.report) rc = write_text_file(o.report, s, 1);
+            if (!rc && o.json) rc = lb_stdout_write(s);
+            free(s);
+        }
+    }
+    free(recipe);
+    free(rep);
+    lb_mix_result_free(plan);
+    lb_imatrix_free(im);
+    lb_model_close(m);
+    return rc;
+}

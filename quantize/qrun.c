@@ -1,0 +1,324 @@
+/* qrun.c: the quantization pipeline (lb_qrun.h). */
+#include "lb_qrun.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb_dtype.h"
+#include "lb_quant.h"
+#include "lb_writer.h"
+
+#include <openssl/evp.h>
+
+/* ---- the input file's sha256, computed from the bytes the pipeline reads anyway ---- */
+
+typedef struct srchash {
+    EVP_MD_CTX *ctx;     /* NULL: not hashing */
+    lb_src     *src;
+    uint64_t    upto;    /* bytes of the file hashed so far */
+} srchash;
+
+/* Hash file bytes [h->upto, off) that no tensor read covers (header, padding). */
+static int hash_gap(srchash *h, uint64_t off, lb_err *err)
+{
+    uint8_t buf[65536];
+    while (h->ctx && h->upto < off) {
+        size_t n = off - h->upto < sizeof buf ? (size_t)(off - h->upto) : sizeof buf;
+        LB_TRY(lb_src_read(h->src, h->upto, buf, n, err));
+        EVP_DigestUpdate(h->ctx, buf, n);
+        h->upto += n;
+    }
+    return LB_OK;
+}
+
+static void hash_bytes(srchash *h, uint64_t off, const void *p, size_t n)
+{
+    if (!h || !h->ctx || off != h->upto) return;   /* only strictly sequential reads */
+    EVP_DigestUpdate(h->ctx, p, n);
+    h->upto += n;
+}
+
+/* ---- one tensor, in chunks of rows ---- */
+
+typedef struct bufs { uint8_t *raw, *q; float *x, *hat; size_t cap_raw, cap_q, cap_f; } bufs;
+
+static int bufs_need(bufs *b, size_t raw, size_t q, size_t f, lb_err *err)
+{
+    if (raw > b->cap_raw) { free(b->raw); b->raw = malloc(raw); b->cap_raw = b->raw ? raw : 0; }
+    if (q > b->cap_q) { free(b->q); b->q = malloc(q); b->cap_q = b->q ? q : 0; }
+    if (f > b->cap_f) {
+        free(b->x); free(b->hat);
+        b->x = malloc(f * sizeof(float));
+        b->hat = malloc(f * sizeof(float));
+        b->cap_f = b->x && b->hat ? f : 0;
+    }
+    if (!b->raw || !b->q || !b->x || !b->hat) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    return LB_OK;
+}
+
+static void bufs_free(bufs *b)
+{
+    free(b->raw); free(b->q); free(b->x); free(b->hat);
+    memset(b, 0, sizeof *b);
+}
+
+typedef struct job {
+    lb_model       *in;
+    const lb_tensor *t;
+    int             type;          /* output type */
+    const float    *w;             /* imatrix weights: n_mat * ne0, or NULL */
+    uint64_t        n_mat;         /* experts (3-D tensors), else 1 */
+    int             nthreads, allow_nonfinite;
+    uint64_t        chunk_bytes;
+    lb_writer      *wr;            /* NULL: measure only */
+    srchash        *hash;
+    lb_metrics     *m;
+    bufs           *b;
+    lb_qrun_progress progress;
+    void           *ctx;
+    size_t          index;
+} job;
+
+static int check_finite(const job *j, const float *x, uint64_t n, uint64_t first, lb_err *err)
+{
+    if (j->allow_nonfinite) return LB_OK;
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return lb_err_item(err, LB_EFORMAT, "tensor", j->t->name, LB_NO_OFFSET,
+                               "value %s at index %llu (use --allow-nonfinite to quantize anyway)",
+                               isnan(x[i]) ? "NaN" : "Inf", (unsigned long long)(first + i));
+    return LB_OK;
+}
+
+static int run_tensor(job *j, lb_err *err)
+{
+    const lb_tensor *t = j->t;
+    const lb_type_traits *it = lb_type_get(t->type);
+    uint64_t ne0 = t->ndim ? t->shape[t->ndim - 1] : 1;
+    uint64_t nrows = ne0 ? t->nelem / ne0 : 0;
+    uint64_t rows_per_mat = j->n_mat ? nrows / j->n_mat : nrows;
+    size_t in_row = (size_t)(ne0 / it->blck * it->type_size);
+    size_t out_row = lb_quant_row_size(j->type, (int64_t)ne0);
+    if (!out_row)
+        return lb_err_item(err, LB_EFORMAT, "tensor", t->name, LB_NO_OFFSET,
+                           "no kernel for %s rows of %llu", lb_type_get(j->type) ? lb_type_get(j->type)->name : "?",
+                           (unsigned long long)ne0);
+    uint64_t rpc = j->chunk_bytes / (ne0 * sizeof(float));
+    if (rpc < 1) rpc = 1;
+    if (rpc > nrows) rpc = nrows;
+    LB_TRY(bufs_need(j->b, (size_t)rpc * in_row, (size_t)rpc * out_row, (size_t)(rpc * ne0), err));
+    for (uint64_t r0 = 0; r0 < nrows; r0 += rpc) {
+        uint64_t n = nrows - r0 < rpc ? nrows - r0 : rpc;
+        LB_TRY(lb_tensor_read(j->in, t, r0 * in_row, j->b->raw, (size_t)(n * in_row), err));
+        hash_bytes(j->hash, t->offset + r0 * in_row, j->b->raw, (size_t)(n * in_row));
+        LB_TRY(lb_dequantize_any(t->type, j->b->raw, j->b->x, (int64_t)(n * ne0), err));
+        LB_TRY(check_finite(j, j->b->x, n * ne0, r0 * ne0, err));
+        /* quantize runs of rows that share an expert (and so an imatrix row) */
+        for (uint64_t a = r0; a < r0 + n;) {
+            uint64_t e = a / rows_per_mat, b = (e + 1) * rows_per_mat;
+            if (b > r0 + n) b = r0 + n;
+            const float *w = j->w ? j->w + e * ne0 : NULL;
+            LB_TRY(lb_quantize_rows_mt(j->type, j->b->x + (a - r0) * ne0, j->b->q + (a - r0) * out_row,
+                                       (int64_t)(b - a), (int64_t)ne0, w, j->nthreads, NULL, err));
+            a = b;
+        }
+        LB_TRY(lb_dequantize_any(j->type, j->b->q, j->b->hat, (int64_t)(n * ne0), err));
+        for (uint64_t r = 0; r < n; r++) {
+            const float *w = j->w ? j->w + ((r0 + r) / rows_per_mat) * ne0 : NULL;
+            lb_metrics_add(j->m, j->b->x + r * ne0, j->b->hat + r * ne0, w, (int64_t)ne0);
+        }
+        if (j->wr) LB_TRY(lb_writer_data(j->wr, j->b->q, (size_t)(n * out_row), err));
+        if (j->progress) j->progress(j->index, n * in_row, j->ctx);
+    }
+    return LB_OK;
+}
+
+/* A tensor kept as it is: raw bytes through. */
+static int copy_tensor(job *j, lb_err *err)
+{
+    const lb_tensor *t = j->t;
+    LB_TRY(bufs_need(j->b, (size_t)j->chunk_bytes, 1, 1, err));
+    for (uint64_t off = 0; off < t->nbytes; off += j->chunk_bytes) {
+        size_t n = t->nbytes - off < j->chunk_bytes ? (size_t)(t->nbytes - off) : (size_t)j->chunk_bytes;
+        LB_TRY(lb_tensor_read(j->in, t, off, j->b->raw, n, err));
+        hash_bytes(j->hash, t->offset + off, j->b->raw, n);
+        LB_TRY(lb_writer_data(j->wr, j->b->raw, n, err));
+        if (j->progress) j->progress(j->index, n, j->ctx);
+    }
+    return LB_OK;
+}
+
+static uint64_t n_mat_of(const lb_tensor *t)
+{
+    return t->ndim >= 3 ? t->shape[t->ndim - 3] : 1;
+}
+
+static int weights_for(const lb_imatrix *im, const lb_tensor *t, const float **w, lb_err *err)
+{
+    *w = NULL;
+    if (!im) return LB_OK;
+    uint64_t ne0 = t->shape[t->ndim - 1];
+    return lb_imatrix_weights_for(im, t->name, ne0, n_mat_of(t), w, err);
+}
+
+int lb_qrun_measure(lb_model *in, const lb_tensor *t, int type, const lb_imatrix *im, int nthreads,
+                    uint64_t chunk_bytes, lb_metrics *m, lb_err *err)
+{
+    return lb_qrun_measure_types(in, t, &type, 1, im, nthreads, chunk_bytes, m, err);
+}
+
+/* The planner's pass: read the tensor once, chunk by chunk, and quantize every chunk to
+ * each candidate type, accumulating each type's metrics. */
+int lb_qrun_measure_types(lb_model *in, const lb_tensor *t, const int *types, size_t ntypes,
+                          const lb_imatrix *im, int nthreads, uint64_t chunk_bytes, lb_metrics *m,
+                          lb_err *err)
+{
+    const lb_type_traits *it = lb_type_get(t->type);
+    uint64_t ne0 = t->ndim ? t->shape[t->ndim - 1] : 1;
+    uint64_t nrows = ne0 ? t->nelem / ne0 : 0, n_mat = n_mat_of(t);
+    uint64_t rows_per_mat = n_mat ? nrows / n_mat : nrows;
+    size_t in_row = (size_t)(ne0 / it->blck * it->type_size), out_row = 0;
+    for (size_t k = 0; k < ntypes; k++) {
+        size_t r = lb_quant_row_size(types[k], (int64_t)ne0);
+        if (!r) return lb_err_item(err, LB_EFORMAT, "tensor", t->name, LB_NO_OFFSET, "no kernel for type %d", types[k]);
+        if (r > out_row) out_row = r;
+        lb_metrics_init(&m[k]);
+    }
+    const float *w = NULL;
+    LB_TRY(weights_for(im, t, &w, err));
+    if (!chunk_bytes) chunk_bytes = LB_QRUN_CHUNK_DEFAULT;
+    uint64_t rpc = chunk_bytes / (ne0 * sizeof(float));
+    if (rpc < 1) rpc = 1;
+    if (rpc > nrows) rpc = nrows;
+    bufs b = { 0 };
+    int rc = bufs_need(&b, (size_t)rpc * in_row, (size_t)rpc * out_row, (size_t)(rpc * ne0), err);
+    for (uint64_t r0 = 0; !rc && r0 < nrows; r0 += rpc) {
+        uint64_t n = nrows - r0 < rpc ? nrows - r0 : rpc;
+        rc = lb_tensor_read(in, t, r0 * in_row, b.raw, (size_t)(n * in_row), err);
+        if (!rc) rc = lb_dequantize_any(t->type, b.raw, b.x, (int64_t)(n * ne0), err);
+        for (size_t k = 0; !rc && k < ntypes; k++) {
+            size_t orow = lb_quant_row_size(types[k], (int64_t)ne0);
+            for (uint64_t a = r0; !rc && a < r0 + n;) {
+                uint64_t e = a / rows_per_mat, bnd = (e + 1) * rows_per_mat;
+                if (bnd > r0 + n) bnd = r0 + n;
+                rc = lb_quantize_rows_mt(types[k], b.x + (a - r0) * ne0, b.q + (a - r0) * orow, (int64_t)(bnd - a),
+                                         (int64_t)ne0, w ? w + e * ne0 : NULL, nthreads, NULL, err);
+                a = bnd;
+            }
+            if (!rc) rc = lb_dequantize_any(types[k], b.q, b.hat, (int64_t)(n * ne0), err);
+            for (uint64_t r = 0; !rc && r < n; r++)
+                lb_metrics_add(&m[k], b.x + r * ne0, b.hat + r * ne0, w ? w + ((r0 + r) / rows_per_mat) * ne0 : NULL,
+                               (int64_t)ne0);
+        }
+    }
+    bufs_free(&b);
+    return rc;
+}
+
+/* ---- output metadata ---- */
+
+typedef struct kvset { lb_kv *kv; size_t n; } kvset;   /* values borrowed */
+
+static void kv_put(kvset *s, const char *key, lb_value v)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->kv[i].key, key) == 0) {
+            s->kv[i].val = v;
+            return;
+        }
+    s->kv[s->n].key = (char *)key;
+    s->kv[s->n].val = v;
+    s->n++;
+}
+
+static lb_value v_u32(uint32_t x) { lb_value v = { .type = LB_V_U32 }; v.v.u = x; return v; }
+static lb_value v_str(const char *s) { lb_value v = { .type = LB_V_STR, .n = strlen(s) }; v.v.s = (char *)s; return v; }
+
+static int sorted_by_offset(const lb_model *m)
+{
+    for (size_t i = 1; i < m->n_tensors; i++)
+        if (m->tensors[i].offset < m->tensors[i - 1].offset + m->tensors[i - 1].nbytes) return 0;
+    return 1;
+}
+
+int lb_qrun(lb_model *in, const lb_mix_result *plan, lb_out *out, const lb_qrun_opts *o,
+            lb_qreport *rep, lb_qrun_progress progress, void *ctx, lb_err *err)
+{
+    static const char zeros64[] = "0000000000000000000000000000000000000000000000000000000000000000";
+    kvset kv = { 0 };
+    kv.kv = calloc(in->n_kv + 8, sizeof *kv.kv);
+    lb_wtensor *wt = calloc(in->n_tensors + 1, sizeof *wt);
+    if (!kv.kv || !wt) { free(kv.kv); free(wt); return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory"); }
+    for (size_t i = 0; i < in->n_kv; i++) kv.kv[kv.n++] = in->kv[i];   /* borrowed */
+    kv_put(&kv, "general.quantization_version", v_u32(2));
+    kv_put(&kv, "general.file_type", v_u32((uint32_t)o->ftype));
+    if (o->version) kv_put(&kv, "lowbit.version", v_str(o->version));
+    if (o->recipe) kv_put(&kv, "lowbit.recipe", v_str(o->recipe));
+    if (o->imatrix_sha256) kv_put(&kv, "lowbit.imatrix.sha256", v_str(o->imatrix_sha256));
+    srchash hash = { 0 };
+    int want_hash = o->source_sha256 && lb_out_seekable(out) && in->n_files == 1 && !(in->ops && in->ops->read) &&
+                    sorted_by_offset(in);
+    if (want_hash) {
+        kv_put(&kv, LB_SOURCE_SHA_KEY, v_str(zeros64));   /* patched at the end */
+        hash.ctx = EVP_MD_CTX_new();
+        hash.src = in->files[0].src;
+        if (!hash.ctx || !EVP_DigestInit_ex(hash.ctx, EVP_sha256(), NULL)) want_hash = 0;
+    }
+    for (size_t i = 0; i < in->n_tensors; i++) {
+        const lb_tensor *t = &in->tensors[i];
+        wt[i].name = t->name;
+        wt[i].type = plan->t[i].type;
+        wt[i].ndim = t->ndim;
+        memcpy(wt[i].shape, t->shape, sizeof t->shape);
+    }
+    lb_writer *w = NULL;
+    int rc = lb_writer_begin(&w, &lb_gguf_writer_ops, out, kv.kv, kv.n, wt, in->n_tensors, err);
+    uint64_t sha_at = 0;
+    if (!rc && want_hash)
+        for (size_t i = 0; i < kv.n; i++)
+            if (strcmp(kv.kv[i].key, LB_SOURCE_SHA_KEY) == 0) sha_at = w->kv_value_offset[i] + 8;
+    bufs b = { 0 };
+    for (size_t i = 0; !rc && i < in->n_tensors; i++) {
+        const lb_tensor *t = &in->tensors[i];
+        job j = { 0 };
+        j.in = in; j.t = t; j.type = plan->t[i].type; j.n_mat = n_mat_of(t);
+        j.nthreads = o->nthreads; j.allow_nonfinite = o->allow_nonfinite;
+        j.chunk_bytes = o->chunk_bytes ? o->chunk_bytes : LB_QRUN_CHUNK_DEFAULT;
+        j.wr = w; j.hash = want_hash ? &hash : NULL; j.m = &rep[i].m; j.b = &b;
+        j.progress = progress; j.ctx = ctx; j.index = i;
+        rep[i].in_type = t->type;
+        rep[i].out_type = j.type;
+        rep[i].converted = j.type != t->type;
+        rep[i].offset = w->data_start + w->offset[i];
+        rep[i].bytes = w->nbytes[i];
+        lb_metrics_init(&rep[i].m);
+        if (want_hash) rc = hash_gap(&hash, t->offset, err);
+        if (!rc && rep[i].converted) {
+            rc = weights_for(o->imatrix, t, &j.w, err);
+            if (!rc) rc = run_tensor(&j, err);
+        } else if (!rc) {
+            rc = copy_tensor(&j, err);
+        }
+        lb_src_done(in->files[t->file].src, t->offset, t->nbytes);
+    }
+    bufs_free(&b);
+    if (!rc) {
+        rc = lb_writer_end(w, err);
+        w = NULL;
+    }
+    if (!rc && want_hash) {
+        char hex[65];
+        unsigned char d[32];
+        rc = hash_gap(&hash, lb_src_size(hash.src), err);
+        EVP_DigestFinal_ex(hash.ctx, d, NULL);
+        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        if (!rc) rc = lb_out_patch(out, sha_at, hex, 64, err);
+    }
+    lb_writer_abort(w);
+    EVP_MD_CTX_free(hash.ctx);
+    free(kv.kv);
+    free(wt);
+    return rc;
+}
