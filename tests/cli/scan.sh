@@ -189,6 +189,17 @@ cp "$G" "$T/d7.gguf"; at=$(gguf_find "$T/d7.gguf" $Q); put "$T/d7.gguf" $((at + 
 put "$T/d7.gguf" $((qo)) 0000; put "$T/d7.gguf" $((qo + 34)) 007e
 for k in $(seq 2 127); do put "$T/d7.gguf" $((qo + 34 * k)) 0000; done
 expect "deep: NaN scale in a q8_0 block (offset of the block)" 1 NAN_VALUES error $((qo + 34)) "tensor '$Q'" -- "$T/d7.gguf" --deep
+# a real quantization (lowbit-quantize Q4_K_M) is clean; a NaN scale in a q4_K block is found
+if [ -x "$B/lowbit-quantize" ] && need_shared "deep: q4_K" models/gguf/tiny-llama-trained-f32.gguf; then
+  "$B/lowbit-quantize" "$M/gguf/tiny-llama-trained-f32.gguf" "$T/q4.gguf" Q4_K_M > /dev/null 2>&1
+  scan_json "" "$T/q4.gguf" --deep
+  [ $rc = 0 ] && [ "$(jq '.scan[0].findings | length' "$T/j" 2>/dev/null)" = 0 ] && pass "deep: Q4_K_M quantization has no findings" \
+    || fail "deep: Q4_K_M quantization has no findings" "$(jq -c '.scan[0].findings' "$T/j" | head -c 300)"
+  K=$("$B/lowbit-inspect" --json "$T/q4.gguf" | jq -r '[.models[0].tensors[] | select(.dtype=="q4_K")][0] | "\(.name) \(.offset)"')
+  kn=${K% *}; ko=${K#* }
+  put "$T/q4.gguf" $((ko + 144)) 007e
+  expect "deep: NaN scale in a q4_K block" 1 NAN_VALUES error $((ko + 144)) "tensor '$kn'" -- "$T/q4.gguf" --deep
+fi
 S1=model.layers.3.self_attn.o_proj.weight
 cp "$ST" "$T/d6.safetensors"; so=$(tensor_off "$ST" $S1); put "$T/d6.safetensors" $((so + 4)) 0000c07f
 expect "deep: NaN in safetensors" 1 NAN_VALUES error $((so + 4)) "tensor '$S1'" -- "$T/d6.safetensors" --deep
