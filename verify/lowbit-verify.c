@@ -9,11 +9,14 @@
 #include "lb_dtype.h"
 #include "lb_json.h"
 #include "lb_manifest.h"
+#include "lb_quant.h"
+#include "lb_scan.h"
+#include "lb_stats.h"
 #include "lb_tool.h"
 
 typedef struct options {
     const char *out, *dir, *sums, *key, *pubkey, *sig, *imatrix;
-    int json, quiet, force, no_rederive, threads;
+    int json, quiet, force, no_rederive, threads, deep;
 } options;
 
 static void on_opt(int idx, const char *arg, void *ctx);
@@ -50,6 +53,12 @@ static const lb_opt derived_opts[] = {
     { "quiet", 'q', NULL, "print only failures" },
     { NULL, 0, NULL, NULL }
 };
+static const lb_opt scan_opts[] = {
+    { "deep", 0, NULL, "also decode every float and quantized tensor: NaN/Inf, all-zero, constant, |x| > 1e4" },
+    { "json", 0, NULL, "print one JSON document on stdout" },
+    { "quiet", 'q', NULL, "print only findings of warning or worse, and verdicts other than clean" },
+    { NULL, 0, NULL, NULL }
+};
 static const lb_opt no_opts[] = { { NULL, 0, NULL, NULL } };
 
 static const lb_tool t_manifest = { "lowbit-verify", "manifest [-o MANIFEST] PATH...",
@@ -63,11 +72,21 @@ static const lb_tool t_derived = { "lowbit-verify", "derived [--imatrix FILE] [-
     "Check that QUANTIZED (a GGUF) was made from SOURCE: every tensor's error within what its\n"
     "type produces on that tensor, no tensor missing, added or reshaped; with lowbit's provenance\n"
     "keys, the recipe is re-run and every byte compared.", derived_opts };
+static const lb_tool t_scan = { "lowbit-verify", "scan [--deep] [--json] [-q] PATH...",
+    "Scan files (folders are walked) for everything wrong with them, each finding with an ID,\n"
+    "a severity (info, warning, error, suspicious, malicious), the item and the byte offset:\n"
+    "git-LFS pointers and HTML pages saved as weights, truncation, sharded sets with a shard or\n"
+    "tensor missing, overlapping or unaligned offsets, duplicate names, shape/size mismatches,\n"
+    "GGUF metadata that contradicts the tensors, pickle globals that can run code; with --deep,\n"
+    "NaN/Inf, all-zero, constant and absurd values. Formats are detected by content. Nothing\n"
+    "is ever executed. Output: 'path: SEVERITY ID: message (item, offset N)' per finding, then\n"
+    "'path: VERDICT (format, N findings)'. Exit 1 if any finding is a warning or worse.", scan_opts };
 static const lb_tool t_top = { "lowbit-verify", "COMMAND [options] ...",
     "Commands:\n  manifest   list files, tensors and sha256s (lowbit-verify manifest --help)\n"
     "  check      check files against a manifest or a sha256sum list\n"
     "  sign       sign a manifest with an Ed25519 key\n"
-    "  derived    check that a quantized GGUF was made from a source model\n\n"
+    "  derived    check that a quantized GGUF was made from a source model\n"
+    "  scan       find truncation, corruption, inconsistencies and pickle code in files\n\n"
     "See docs/lowbit-verify.md.", no_opts };
 
 static const lb_opt *cur_opts;
@@ -91,6 +110,7 @@ static void on_opt(int idx, const char *arg, void *ctx)
         o->threads = atoi(arg);
         if (o->threads < 1 || o->threads > 1024) lb_usage_fail("-t needs a thread count from 1 to 1024");
     }
+    else if (!strcmp(l, "deep")) o->deep = 1;
 }
 
 static int parse(int argc, char **argv, const lb_tool *t, options *o)
@@ -342,17 +362,127 @@ static int cmd_derived(int argc, char **argv)
     lb_model_close(src);
     lb_model_close(q);
     return rc;
+/* ---- scan ---- */
+
+typedef struct scan_ctx {
+    const options *o;
+    cJSON *list;
+    int worst;                 /* highest severity over all files, -1 none */
+    int files, io_errors;
+    int verdicts[LB_SEV_COUNT + 1];
+} scan_ctx;
+
+static void upper(char *dst, size_t cap, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < cap; i++) dst[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
+    dst[i] = 0;
+}
+
+static cJSON *finding_json(const lb_finding *f)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "id", f->id);
+    cJSON_AddStringToObject(e, "severity", lb_sev_name(f->sev));
+    cJSON_AddStringToObject(e, "message", f->msg);
+    cJSON_AddStringToObject(e, "item", f->item);
+    if (f->offset == LB_NO_OFFSET) cJSON_AddNullToObject(e, "offset");
+    else cJSON_AddItemToObject(e, "offset", lb_json_u64(f->offset));
+    return e;
+}
+
+static void print_finding(const char *path, const lb_finding *f)
+{
+    char sev[16];
+    upper(sev, sizeof sev, lb_sev_name(f->sev));
+    printf("%s: %s %s: %s", path, sev, f->id, f->msg);
+    int item = f->item[0] != 0, off = f->offset != LB_NO_OFFSET;
+    if (item || off) {
+        printf(" (%s%s", f->item, item && off ? ", " : "");
+        if (off) printf("offset %llu", (unsigned long long)f->offset);
+        printf(")");
+    }
+    printf("\n");
+}
+
+static void on_scanned(const char *path, const lb_scan_file *r, const lb_err *ioerr, void *ctx)
+{
+    scan_ctx *c = ctx;
+    if (!r) {
+        c->io_errors++;
+        lb_report(path, ioerr);
+        return;
+    }
+    c->files++;
+    if (r->worst > c->worst) c->worst = r->worst;
+    const char *verdict = lb_scan_verdict(r);
+    c->verdicts[r->worst >= LB_SEV_WARNING ? r->worst : LB_SEV_COUNT]++;
+    if (c->list) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "path", path);
+        cJSON_AddStringToObject(e, "format", r->format);
+        cJSON_AddStringToObject(e, "verdict", verdict);
+        cJSON *fs = cJSON_AddArrayToObject(e, "findings");
+        for (size_t i = 0; i < r->n; i++) cJSON_AddItemToArray(fs, finding_json(&r->f[i]));
+        if (r->dropped) cJSON_AddNumberToObject(e, "findings_not_listed", (double)r->dropped);
+        cJSON_AddItemToArray(c->list, e);
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (!c->o->quiet || r->f[i].sev >= LB_SEV_WARNING) print_finding(path, &r->f[i]);
+    if (r->dropped) printf("%s: ... and %zu more findings (not listed)\n", path, r->dropped);
+    if (c->o->quiet && r->worst < LB_SEV_WARNING) return;
+    char v[16];
+    upper(v, sizeof v, verdict);
+    size_t total = r->n + r->dropped;
+    printf("%s: %s (%s, %zu finding%s)\n", path, v, r->format, total, total == 1 ? "" : "s");
+}
+
+/* Block types for --deep: the quantize/ kernels decode them. */
+static int dequant_block(int type, const void *src, float *dst, uint64_t n)
+{
+    lb_err e;
+    return lb_dequantize_any(type, src, dst, (int64_t)n, &e) ? -1 : 0;
+}
+
+static int cmd_scan(int argc, char **argv)
+{
+    options o = { 0 };
+    int first = parse(argc, argv, &t_scan, &o);
+    if (first >= argc) lb_usage_fail("no PATH given");
+    lb_scan_opts so = { .deep = o.deep };
+    lb_stats_block_dequant = dequant_block;
+    cJSON *doc = o.json ? lb_json_doc("verify") : NULL;
+    scan_ctx c = { &o, doc ? cJSON_AddArrayToObject(doc, "scan") : NULL, -1, 0, 0, { 0 } };
+    lb_scan_paths(argv + first, argc - first, &so, on_scanned, &c);
+    if (doc) {
+        cJSON *s = cJSON_AddObjectToObject(doc, "summary");
+        cJSON_AddNumberToObject(s, "files", c.files);
+        cJSON_AddNumberToObject(s, "clean", c.verdicts[LB_SEV_COUNT]);
+        for (int i = LB_SEV_WARNING; i < LB_SEV_COUNT; i++) cJSON_AddNumberToObject(s, lb_sev_name(i), c.verdicts[i]);
+        char *js = lb_json_print(doc);
+        int w = js ? lb_stdout_write(js) : LB_EIO;
+        free(js);
+        cJSON_Delete(doc);
+        if (w) return w;
+    } else if (fflush(stdout)) {
+        lb_say(NULL, "cannot write to standard output");
+        return LB_EIO;
+    }
+    if (c.io_errors) return LB_EIO;
+    return c.worst >= LB_SEV_WARNING ? LB_ECHECK : LB_OK;
 }
 
 int main(int argc, char **argv)
 {
     lb_tool_self = &t_top;
-    if (argc < 2) lb_usage_fail("no COMMAND given (manifest, check, sign)");
+    if (argc < 2) lb_usage_fail("no COMMAND given (manifest, check, sign, scan, derived)");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "manifest")) return cmd_manifest(argc - 1, argv + 1);
     if (!strcmp(cmd, "check")) return cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "sign")) return cmd_sign(argc - 1, argv + 1);
     if (!strcmp(cmd, "derived")) return cmd_derived(argc - 1, argv + 1);
+    if (!strcmp(cmd, "scan")) return cmd_scan(argc - 1, argv + 1);
     if (cmd[0] == '-') { parse(argc, argv, &t_top, &(options){ 0 }); lb_usage_fail("no COMMAND given"); }
-    lb_usage_fail("unknown command '%s' (manifest, check, sign)", cmd);
+    lb_usage_fail("unknown command '%s' (manifest, check, sign, scan, derived)", cmd);
 }
