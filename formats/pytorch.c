@@ -580,11 +580,12 @@ int lb_pytorch_bid(const uint8_t *h, size_t n, uint64_t size)
  * is run in load mode and a dangerous one is refused by name. */
 int lb_pytorch_legacy_bid(const uint8_t *h, size_t n, uint64_t size)
 {
-    (void)size;
     static const uint8_t pre[4] = { 0x80, 0x02, 0x8a, 0x0a };
     if (n >= 14 && !memcmp(h, pre, 4) && !memcmp(h + 4, LEGACY_MAGIC, 10)) return 90;
     if (n >= 2 && h[0] == 0x80 && h[1] >= 2 && h[1] <= 5) return 10;
-    if (n >= 4 && (h[0] == 'c' || h[0] == 'V')) {
+    /* a text pickle (protocol 0) ends with STOP '.': when the whole file is in view, a
+     * text file that merely starts like one ("cat\ndog\n...") is not taken */
+    if (n >= 4 && (h[0] == 'c' || h[0] == 'V') && (size > n || h[n - 1] == '.')) {
         size_t i = 1, lines = 0;
         for (; i < n && i < 256 && lines < (h[0] == 'c' ? 2u : 1u); i++) {
             if (h[i] == '\n') { lines++; continue; }

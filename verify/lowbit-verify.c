@@ -362,6 +362,8 @@ static int cmd_derived(int argc, char **argv)
     lb_model_close(src);
     lb_model_close(q);
     return rc;
+}
+
 /* ---- scan ---- */
 
 typedef struct scan_ctx {
