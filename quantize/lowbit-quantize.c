@@ -314,7 +314,15 @@ int main(int argc, char **argv)
     lb_model *m = NULL;
     if (lb_model_open(&m, in, &err)) return lb_report(in, &err);
     lb_mix_hparams hp;
-    if (lb_mix_hparams_get(m, &hp, &err)) return lb_report(in, &err);
+    if (lb_mix_hparams_get(m, &hp, &err)) {
+        if (strcmp(m->format, "gguf") != 0)   /* one line, with the way out */
+            lb_say(in, "%s model without llama.cpp names and metadata: convert it first (lowbit-convert '%s' -o model.gguf),"
+                   " or in one pass: lowbit-convert '%s' --outtype %s -o OUTPUT", m->format, in, in, tname);
+        else
+            lb_report(in, &err);
+        lb_model_close(m);
+        return LB_EFORMAT;
+    }
 
     /* the plan: every tensor's type, and every refusal, before any output exists */
     lb_mix_result *plan = NULL;

@@ -80,3 +80,4 @@ expect_exit "compare identical" 0 "" "$C" -q "$S260" "$S260"
 [ $rc = 1 ] && grep -q "only in the reference" "$T/o" && grep -q "shapes differ" "$T/o" && [ ! -s "$T/e" ] \
   && pass "compare unmatched tensors: exit 1, listed" || fail "compare unmatched tensors" "exit $rc: $(head -c 200 "$T/e")"
 expect_exit "compare missing file" 3 "cannot open" "$C" "$S260" "$T/none.gguf"
+expect_exit "quantize an HF folder points to lowbit-convert" 4 "convert it first .*--outtype Q4_K_M" "$Q" "$M/hf/tiny-llama-trained" "$T/hf.gguf" Q4_K_M
