@@ -299,20 +299,31 @@ int main(int argc, char **argv)
     if (nthreads < 1) nthreads = 1;
     lb_install_signals();
 
-    /* inputs */
+    /* every resource up front, freed once at the end, whatever path leads there */
     lb_imatrix *im = NULL;
+    lb_model *m = NULL;
+    lb_mix_result *plan = NULL;
+    lb_out *out = NULL;
+    lb_qreport *rep = NULL;
+    char *recipe = NULL;
     char im_sha[65] = "";
+    int rc = LB_OK;
+
+    /* inputs */
     if (o.imatrix) {
-        if (lb_imatrix_load(&im, o.imatrix, &err)) return lb_report(o.imatrix, &err);
-        if (lb_imatrix_filter(im, o.include, o.n_include, o.exclude, o.n_exclude, NULL, &err)) return lb_report(o.imatrix, &err);
-        lb_src *ims;
-        if (lb_src_open(&ims, o.imatrix, &err) || lb_sha256_src(ims, im_sha, &err)) return lb_report(o.imatrix, &err);
+        lb_src *ims = NULL;
+        if ((rc = lb_imatrix_load(&im, o.imatrix, &err)) ||
+            (rc = lb_imatrix_filter(im, o.include, o.n_include, o.exclude, o.n_exclude, NULL, &err)) ||
+            (rc = lb_src_open(&ims, o.imatrix, &err)) || (rc = lb_sha256_src(ims, im_sha, &err))) {
+            lb_src_close(ims);
+            lb_report(o.imatrix, &err);
+            goto done;
+        }
         lb_src_close(ims);
         mo.imatrix = im;
         mo.has_imatrix = 1;
     }
-    lb_model *m = NULL;
-    if (lb_model_open(&m, in, &err)) return lb_report(in, &err);
+    if ((rc = lb_model_open(&m, in, &err))) { lb_report(in, &err); goto done; }
     lb_mix_hparams hp;
     if (lb_mix_hparams_get(m, &hp, &err)) {
         if (strcmp(m->format, "gguf") != 0)   /* one line, with the way out */
@@ -320,18 +331,15 @@ int main(int argc, char **argv)
                    " or in one pass: lowbit-convert '%s' --outtype %s -o OUTPUT", m->format, in, in, tname);
         else
             lb_report(in, &err);
-        lb_model_close(m);
-        return LB_EFORMAT;
+        rc = LB_EFORMAT;
+        goto done;
     }
 
     /* the plan: every tensor's type, and every refusal, before any output exists */
-    lb_mix_result *plan = NULL;
-    int rc = lb_mix_plan(&plan, m->tensors, m->n_tensors, &hp, &mo, &err);
-    if (rc) {
+    if ((rc = lb_mix_plan(&plan, m->tensors, m->n_tensors, &hp, &mo, &err))) {
         lb_report(in, &err);
         if (rc == LB_EUSAGE && plan) rc = (!im && lb_mix_first_imatrix(plan) >= 0) ? LB_EUSAGE : LB_EFORMAT;
-        lb_mix_result_free(plan);
-        return rc;
+        goto done;
     }
     if (o.tbpw > 0 || o.tsize) {
         lb_plan_opts po = { 0 };
@@ -342,24 +350,20 @@ int main(int argc, char **argv)
         po.overrides = o.ttype;
         po.n_overrides = o.n_ttype;
         lb_plan_result *pr = NULL;
-        rc = lb_plan_choose(m, plan, &po, &pr, &err);
-        if (rc) { lb_report(in, &err); lb_mix_result_free(plan); return rc; }
+        if ((rc = lb_plan_choose(m, plan, &po, &pr, &err))) { lb_report(in, &err); goto done; }
         if (o.dry) {
             char *s = lb_plan_describe(m, pr);
             rc = s ? lb_stdout_write(s) : LB_EIO;
             free(s);
             lb_plan_free(pr);
-            lb_mix_result_free(plan);
-            lb_model_close(m);
-            return rc;
+            goto done;
         }
         lb_plan_free(pr);
     }
 
-    lb_out *out = NULL;
-    if ((rc = lb_out_open(&out, outp, o.force ? LB_OUT_FORCE : 0, &err))) return lb_report(outp, &err);
-    lb_qreport *rep = calloc(m->n_tensors + 1, sizeof *rep);
-    char *recipe = recipe_json(&o, mix ? mix->name : tname, ftype, im ? im_sha : NULL);
+    if ((rc = lb_out_open(&out, outp, o.force ? LB_OUT_FORCE : 0, &err))) { lb_report(outp, &err); goto done; }
+    rep = calloc(m->n_tensors + 1, sizeof *rep);
+    recipe = recipe_json(&o, mix ? mix->name : tname, ftype, im ? im_sha : NULL);
     lb_qrun_opts qo = { 0 };
     qo.ftype = ftype;
     qo.imatrix = im;
@@ -379,19 +383,20 @@ int main(int argc, char **argv)
     if (!rc) rc = lb_out_commit(out, &err), out = NULL;
     if (rc) {
         lb_report(err.code == LB_EIO && strstr(err.msg, "write") ? outp : in, &err);
-        lb_out_abort(out);
-    } else {
-        if (!o.quiet && (o.verbose || isatty(2))) print_table(m, rep);
-        if (o.report || o.json) {
-            cJSON *doc = report_json(m, rep, in, outp, mix ? mix->name : tname, ftype);
-            char *s = lb_json_print(doc);
-            cJSON_Delete(doc);
-            if (!s) rc = LB_EIO;
-            if (!rc && o.report) rc = write_text_file(o.report, s, 1);
-            if (!rc && o.json) rc = lb_stdout_write(s);
-            free(s);
-        }
+        goto done;
     }
+    if (!o.quiet && (o.verbose || isatty(2))) print_table(m, rep);
+    if (o.report || o.json) {
+        cJSON *doc = report_json(m, rep, in, outp, mix ? mix->name : tname, ftype);
+        char *s = lb_json_print(doc);
+        cJSON_Delete(doc);
+        if (!s) rc = LB_EIO;
+        if (!rc && o.report) rc = write_text_file(o.report, s, 1);
+        if (!rc && o.json) rc = lb_stdout_write(s);
+        free(s);
+    }
+done:
+    lb_out_abort(out);
     free(recipe);
     free(rep);
     lb_mix_result_free(plan);
