@@ -232,7 +232,9 @@ typedef struct prog { lb_progress p; const lb_model *m; } prog;
 static void on_progress(size_t tensor, uint64_t bytes, void *ctx)
 {
     prog *p = ctx;
-    lb_progress_add(&p->p, bytes, p->m->tensors[tensor].name);
+    char item[96];   /* "tensor i/n name" */
+    snprintf(item, sizeof item, "%zu/%zu %s", tensor + 1, p->m->n_tensors, p->m->tensors[tensor].name);
+    lb_progress_add(&p->p, bytes, item);
 }
 
 /* The recipe, as JSON text: what lowbit-verify derived needs to redo the run. */
