@@ -20,6 +20,7 @@
  *     has 6400). */
 #include "lb_hf2gguf.h"
 #include "lb_mix.h"
+#include "lb_qrun.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -84,6 +85,7 @@ void lb_conv_free(lb_conv *c)
     lb_kvlist_free(&c->kv);
     free(c->t);
     free(c->gen);
+    free(c->report);
     free(c);
 }
 
@@ -599,6 +601,8 @@ typedef struct stream {
     int       *qtype;     /* per output tensor: quantized type, or -1 (NULL: no mix) */
     qacc       q;
     float     *qbuf;      /* cap_rows * ne0 floats */
+    float     *qhat;      /* the same rows decoded back, for the error report */
+    lb_qreport *rep;      /* the current tensor's report entry, or NULL */
     uint8_t   *qout;
     size_t     qbuf_cap, qout_cap;
     int        nthreads;
@@ -618,7 +622,10 @@ static int q_flush(stream *s, const char *name)
     if (!rows) return LB_OK;
     size_t rb = lb_quant_row_size(q->type, (int64_t)q->ne0);
     int rc = lb_quantize_rows_mt(q->type, s->qbuf, s->qout, (int64_t)rows, (int64_t)q->ne0, NULL, s->nthreads, NULL, s->err);
+    if (!rc && s->rep) rc = lb_dequantize_any(q->type, s->qout, s->qhat, (int64_t)(rows * q->ne0), s->err);
     if (rc) { *s->out_side = 1; return rc; }
+    for (uint64_t r = 0; s->rep && r < rows; r++)
+        lb_metrics_add(&s->rep->m, s->qbuf + r * q->ne0, s->qhat + r * q->ne0, NULL, (int64_t)q->ne0);
     q->done += rows * q->ne0;
     q->fill -= rows * q->ne0;
     if (q->fill) memmove(s->qbuf, s->qbuf + rows * q->ne0, q->fill * sizeof(float));
@@ -759,6 +766,22 @@ static int q_begin(stream *s, size_t i)
     qacc *q = &s->q;
     const lb_conv_tensor *t = &s->c->t[i];
     q->type = s->qtype ? s->qtype[i] : -1;
+    s->rep = s->c->report ? &s->c->report[i] : NULL;
+    if (s->rep) {
+        lb_qreport *r = s->rep;
+        r->name = t->name;
+        r->ndim = t->ndim;
+        r->shape[0] = t->shape[0];
+        r->shape[1] = t->shape[1];
+        r->nelem = t->ndim > 1 ? t->shape[0] * t->shape[1] : t->shape[0];
+        r->in_type = t->src ? t->src->type : LB_F32;
+        r->in_bytes = t->src ? t->src->nbytes : r->nelem * 4;
+        r->out_type = q->type >= 0 ? q->type : t->type;
+        r->converted = q->type >= 0;
+        r->offset = s->w->data_start + s->w->offset[i];
+        r->bytes = s->w->nbytes[i];
+        lb_metrics_init(&r->m);
+    }
     if (q->type < 0) return LB_OK;
     q->ne0 = t->shape[t->ndim - 1];
     q->nelem = t->ndim > 1 ? t->shape[0] * t->shape[1] : t->shape[0];
@@ -766,9 +789,14 @@ static int q_begin(stream *s, size_t i)
     q->cap_rows = (size_t)((8u << 20) / 4 / q->ne0);
     if (q->cap_rows < 1) q->cap_rows = 1;
     size_t nf = q->cap_rows * (size_t)q->ne0, nb = q->cap_rows * lb_quant_row_size(q->type, (int64_t)q->ne0);
-    if (nf > s->qbuf_cap) { free(s->qbuf); s->qbuf = malloc(nf * sizeof(float)); s->qbuf_cap = s->qbuf ? nf : 0; }
+    if (nf > s->qbuf_cap) {
+        free(s->qbuf); free(s->qhat);
+        s->qbuf = malloc(nf * sizeof(float));
+        s->qhat = malloc(nf * sizeof(float));
+        s->qbuf_cap = s->qbuf && s->qhat ? nf : 0;
+    }
     if (nb > s->qout_cap) { free(s->qout); s->qout = malloc(nb); s->qout_cap = s->qout ? nb : 0; }
-    if (!s->qbuf || !s->qout) return nomem(s->err);
+    if (!s->qbuf || !s->qhat || !s->qout) return nomem(s->err);
     return LB_OK;
 }
 
@@ -849,6 +877,7 @@ int lb_conv_write(lb_conv *c, lb_out *out, int *out_side, lb_err *err)
     s.q.type = -1;
     s.nthreads = c->o->nthreads;
     if (!rc && c->o->mix_ftype > 0) rc = plan_mix(c, &s.qtype, wt, err);
+    if (!rc && c->o->mix_ftype > 0 && !c->report && !(c->report = calloc(c->n_t + 1, sizeof *c->report))) rc = nomem(err);
     if (!rc) rc = lb_writer_begin(&s.w, &lb_gguf_writer_ops, out, c->kv.kv, c->kv.n, wt, c->n_t, err);
     for (size_t i = 0; i < c->n_t && !rc; i++) rc = stream_tensor(&s, &c->t[i]);
     if (!rc) {
@@ -863,6 +892,7 @@ int lb_conv_write(lb_conv *c, lb_out *out, int *out_side, lb_err *err)
     free(s.b.out);
     free(s.qtype);
     free(s.qbuf);
+    free(s.qhat);
     free(s.qout);
     free(wt);
     return rc;

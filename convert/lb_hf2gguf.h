@@ -57,6 +57,7 @@ typedef struct lb_conv {
     uint64_t    params;
     const lb_conv_opts *o;
     const char *hp_src;        /* where the hyperparameters came from, for messages */
+    struct lb_qreport *report; /* with mix_ftype: the error report, n_t entries, after lb_conv_write */
 } lb_conv;
 
 /* What the architecture-aware mode takes: 1 a folder with config.json, 2 a model file

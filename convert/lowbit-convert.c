@@ -17,6 +17,8 @@
 #include "lb_dtype.h"
 #include "lb_hf2gguf.h"
 #include "lb_mix.h"
+#include "lb_qrun.h"
+#include "lb_json.h"
 #include "lb_model.h"
 #include "lb_tool.h"
 #include "lb_writer.h"
@@ -33,6 +35,9 @@ static const lb_opt opts[] = {
     { "no-vocab", 0, NULL, "no tokenizer metadata" },
     { "tokenizer", 0, "FILE", "tokenizer file (a .gguf: take its tokenizer.* metadata)" },
     { "pre", 0, "NAME", "set tokenizer.ggml.pre (the pre-tokenizer llama.cpp uses)" },
+    { "report", 0, "FILE", "with a quantized --outtype: write the per-tensor error report as JSON" },
+    { "json", 0, NULL, "with a quantized --outtype: print the report as JSON on stdout (not with -o -)" },
+    { "verbose", 'v', NULL, "with a quantized --outtype: the per-tensor table on stderr even when it is not a terminal" },
     { NULL, 0, NULL, NULL }
 };
 static const lb_tool tool = {
@@ -44,7 +49,8 @@ static const lb_tool tool = {
 };
 
 typedef struct {
-    const char *out, *format, *tokenizer, *pre;
+    const char *out, *format, *tokenizer, *pre, *report, *outtype_name;
+    int json, verbose;
     int force, skip, quiet, keep, vocab_only, no_vocab, outtype, arch_opt, mix_ftype;
 } options;
 
@@ -53,6 +59,7 @@ typedef struct {
  * lowbit-quantize would on that F32 file, in the same pass. */
 static void parse_outtype(const char *name, options *o)
 {
+    o->outtype_name = name;
     const lb_type_traits *t = lb_type_by_name(name);
     if (t && (t->id == LB_F32 || t->id == LB_F16 || t->id == LB_BF16)) {
         o->outtype = t->id;
@@ -85,6 +92,9 @@ static void on_opt(int idx, const char *arg, void *ctx)
     case 8: o->no_vocab = 1; o->arch_opt = 1; break;
     case 9: o->tokenizer = arg; o->arch_opt = 1; break;
     case 10: o->pre = arg; o->arch_opt = 1; break;
+    case 11: o->report = arg; o->arch_opt = 1; break;
+    case 12: o->json = 1; o->arch_opt = 1; break;
+    case 13: o->verbose = 1; break;
     }
 }
 
@@ -166,9 +176,30 @@ static int arch_main(const options *o, const char *src)
     if (rc) {
         lb_report(out_side ? o->out : src, &err);
         lb_out_abort(out);
-    } else if (!o->quiet && strcmp(o->out, "-") != 0) {
-        lb_say(o->out, "%s (%s), %zu tensors, %.1f MB", c->arch->gguf_arch, c->arch->hf_arch, c->n_t,
-               (double)c->total_bytes / 1e6);
+    } else {
+        if (c->report && !o->quiet && (o->verbose || isatty(2))) {
+            char *tbl = lb_qreport_table(c->report, c->n_t);
+            if (tbl) fputs(tbl, stderr);
+            free(tbl);
+        }
+        if (c->report && (o->report || o->json)) {
+            cJSON *doc = lb_qreport_json(c->report, c->n_t, "convert", src, o->out, o->outtype_name, o->mix_ftype);
+            char *s = lb_json_print(doc);
+            cJSON_Delete(doc);
+            if (!s) rc = LB_EIO;
+            if (!rc && o->report) {
+                lb_out *ro = NULL;
+                if (!(rc = lb_out_open(&ro, o->report, LB_OUT_FORCE, &err)) && !(rc = lb_out_write(ro, s, strlen(s), &err)))
+                    rc = lb_out_commit(ro, &err), ro = NULL;
+                lb_out_abort(ro);
+                if (rc) lb_report(o->report, &err);
+            }
+            if (!rc && o->json) rc = lb_stdout_write(s);
+            free(s);
+        }
+        if (!o->quiet && strcmp(o->out, "-") != 0)
+            lb_say(o->out, "%s (%s), %zu tensors, %.1f MB", c->arch->gguf_arch, c->arch->hf_arch, c->n_t,
+                   (double)c->total_bytes / 1e6);
     }
     lb_conv_free(c);
     return rc;
@@ -185,6 +216,9 @@ int main(int argc, char **argv)
     if (o.vocab_only && o.no_vocab) lb_usage_fail("--vocab-only and --no-vocab exclude each other");
     if (o.keep && o.arch_opt)
         lb_usage_fail("--keep-names cannot be combined with --outtype, --vocab-only, --no-vocab, --tokenizer or --pre");
+    if ((o.report || o.json) && o.mix_ftype <= 0)
+        lb_usage_fail("--report and --json go with a quantized --outtype (Q8_0, Q4_K_M, ...)");
+    if (o.json && o.out && !strcmp(o.out, "-")) lb_usage_fail("--json prints to stdout, which -o - already uses");
     struct stat st;
     /* HF folders with config.json; the architecture-aware options ask for it on any folder */
     if (!o.keep && (lb_conv_detect(src) || (o.arch_opt && stat(src, &st) == 0 && S_ISDIR(st.st_mode)))) {

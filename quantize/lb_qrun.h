@@ -30,11 +30,23 @@ typedef struct lb_qrun_opts {
 
 /* Per tensor, filled as it is written. */
 typedef struct lb_qreport {
+    const char *name;                /* borrowed from the model */
+    int        ndim;
+    uint64_t   shape[LB_MAX_DIMS];   /* outermost first */
+    uint64_t   nelem;
+    uint64_t   in_bytes;             /* the tensor's bytes in the input */
     int        in_type, out_type;
     int        converted;            /* 0: copied as is (no error) */
     uint64_t   offset, bytes;        /* in the output */
     lb_metrics m;
 } lb_qreport;
+
+/* The error report, shared by lowbit-quantize and lowbit-convert (docs/lowbit-quantize.md):
+ * the JSON document, and the table as text (the caller prints it). */
+struct cJSON;
+struct cJSON *lb_qreport_json(const lb_qreport *rep, size_t n, const char *tool, const char *input,
+                              const char *output, const char *type, int ftype);
+char *lb_qreport_table(const lb_qreport *rep, size_t n);
 
 typedef void (*lb_qrun_progress)(size_t tensor, uint64_t bytes_in, void *ctx);
 

@@ -125,95 +125,6 @@ static int same_file(const char *a, const char *b)
     return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
-/* ---- report ---- */
-
-static void shape_str(const lb_tensor *t, char *buf, size_t n)
-{
-    size_t k = 0;
-    for (int i = 0; i < t->ndim && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, "%s%" PRIu64, i ? "x" : "", t->shape[i]);
-}
-
-typedef struct totals { uint64_t params, bytes, in_bytes; double rel_w; } totals;
-
-static totals sum_up(const lb_model *m, const lb_qreport *rep)
-{
-    totals s = { 0, 0, 0, 0 };
-    for (size_t i = 0; i < m->n_tensors; i++) {
-        s.params += m->tensors[i].nelem;
-        s.bytes += rep[i].bytes;
-        s.in_bytes += m->tensors[i].nbytes;
-        if (rep[i].converted) s.rel_w += (double)m->tensors[i].nelem * lb_metrics_result_of(&rep[i].m).rel_rmse;
-    }
-    if (s.params) s.rel_w /= (double)s.params;
-    return s;
-}
-
-static void print_table(const lb_model *m, const lb_qreport *rep)
-{
-    size_t w = 6;
-    for (size_t i = 0; i < m->n_tensors; i++)
-        if (strlen(m->tensors[i].name) > w) w = strlen(m->tensors[i].name);
-    fprintf(stderr, "%-*s %-7s %-7s %-14s %6s %11s %9s %10s %8s %9s\n", (int)w, "tensor", "type", "from", "shape",
-            "bpw", "rmse", "rel_rmse", "max_abs", "sqnr_dB", "cosine");
-    for (size_t i = 0; i < m->n_tensors; i++) {
-        const lb_tensor *t = &m->tensors[i];
-        char sh[64];
-        shape_str(t, sh, sizeof sh);
-        double bpw = t->nelem ? 8.0 * (double)rep[i].bytes / (double)t->nelem : 0;
-        fprintf(stderr, "%-*s %-7s %-7s %-14s %6.2f", (int)w, t->name, lb_type_get(rep[i].out_type)->name,
-                lb_type_get(rep[i].in_type)->name, sh, bpw);
-        if (rep[i].converted) {
-            lb_metrics_result r = lb_metrics_result_of(&rep[i].m);
-            fprintf(stderr, " %11.4g %9.5f %10.4g %8.2f %9.6f\n", r.rmse, r.rel_rmse, r.max_abs, r.sqnr_db, r.cosine);
-        } else {
-            fprintf(stderr, " %11s %9s %10s %8s %9s\n", "-", "-", "-", "-", "(kept)");
-        }
-    }
-    totals s = sum_up(m, rep);
-    fprintf(stderr, "total: %zu tensors, %" PRIu64 " params, %" PRIu64 " -> %" PRIu64 " bytes, %.3f bits per weight, "
-            "parameter-weighted relative rmse %.6f\n", m->n_tensors, s.params, s.in_bytes, s.bytes,
-            s.params ? 8.0 * (double)s.bytes / (double)s.params : 0, s.rel_w);
-}
-
-static cJSON *report_json(const lb_model *m, const lb_qreport *rep, const char *in, const char *out,
-                          const char *type, int ftype)
-{
-    cJSON *doc = lb_json_doc("quantize");
-    cJSON_AddStringToObject(doc, "input", in);
-    cJSON_AddStringToObject(doc, "output", out);
-    cJSON_AddStringToObject(doc, "type", type);
-    cJSON_AddNumberToObject(doc, "ftype", ftype);
-    cJSON *ts = cJSON_AddArrayToObject(doc, "tensors");
-    for (size_t i = 0; i < m->n_tensors; i++) {
-        lb_tensor t = m->tensors[i];
-        t.type = rep[i].out_type;
-        t.offset = rep[i].offset;
-        t.nbytes = rep[i].bytes;
-        cJSON *o = lb_json_tensor(&t);
-        cJSON_AddStringToObject(o, "from", lb_type_get(rep[i].in_type)->name);
-        cJSON_AddBoolToObject(o, "quantized", rep[i].converted);
-        cJSON_AddNumberToObject(o, "bpw", t.nelem ? 8.0 * (double)t.nbytes / (double)t.nelem : 0);
-        lb_metrics_result r = lb_metrics_result_of(&rep[i].m);
-        if (!rep[i].converted) r = (lb_metrics_result){ 0, 0, 0, 0, 0, 1, 0 };
-        cJSON_AddNumberToObject(o, "rmse", r.rmse);
-        cJSON_AddNumberToObject(o, "rel_rmse", r.rel_rmse);
-        cJSON_AddNumberToObject(o, "max_abs", r.max_abs);
-        if (rep[i].converted && r.sqnr_db < 1e300) cJSON_AddNumberToObject(o, "sqnr_db", r.sqnr_db);
-        else cJSON_AddNullToObject(o, "sqnr_db");   /* no error: infinite */
-        cJSON_AddNumberToObject(o, "cosine", r.cosine);
-        cJSON_AddNumberToObject(o, "wmse", r.wmse);
-        cJSON_AddItemToArray(ts, o);
-    }
-    totals s = sum_up(m, rep);
-    lb_totals tt = { m->n_tensors, s.params, s.bytes, s.params ? 8.0 * (double)s.bytes / (double)s.params : 0 };
-    cJSON *to = lb_json_totals(tt);
-    cJSON_AddItemToObject(to, "input_bytes", lb_json_u64(s.in_bytes));
-    cJSON_AddNumberToObject(to, "rel_rmse", s.rel_w);
-    cJSON_AddItemToObject(doc, "totals", to);
-    return doc;
-}
-
 static int write_text_file(const char *path, const char *s, int force)
 {
     lb_out *o;
@@ -387,9 +298,13 @@ int main(int argc, char **argv)
         lb_report(err.code == LB_EIO && strstr(err.msg, "write") ? outp : in, &err);
         goto done;
     }
-    if (!o.quiet && (o.verbose || isatty(2))) print_table(m, rep);
+    if (!o.quiet && (o.verbose || isatty(2))) {
+        char *tbl = lb_qreport_table(rep, m->n_tensors);
+        if (tbl) fputs(tbl, stderr);
+        free(tbl);
+    }
     if (o.report || o.json) {
-        cJSON *doc = report_json(m, rep, in, outp, mix ? mix->name : tname, ftype);
+        cJSON *doc = lb_qreport_json(rep, m->n_tensors, "quantize", in, outp, mix ? mix->name : tname, ftype);
         char *s = lb_json_print(doc);
         cJSON_Delete(doc);
         if (!s) rc = LB_EIO;

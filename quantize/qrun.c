@@ -306,6 +306,11 @@ int lb_qrun(lb_model *in, const lb_mix_result *plan, lb_out *out, const lb_qrun_
         j.chunk_bytes = o->chunk_bytes ? o->chunk_bytes : LB_QRUN_CHUNK_DEFAULT;
         j.wr = w; j.hash = want_hash ? &hash : NULL; j.m = &rep[i].m; j.b = &b;
         j.progress = progress; j.ctx = ctx; j.index = i;
+        rep[i].name = t->name;
+        rep[i].ndim = t->ndim;
+        memcpy(rep[i].shape, t->shape, sizeof t->shape);
+        rep[i].nelem = t->nelem;
+        rep[i].in_bytes = t->nbytes;
         rep[i].in_type = t->type;
         rep[i].out_type = j.type;
         rep[i].converted = j.type != t->type;

@@ -20,3 +20,15 @@ done
 "$B/lowbit-convert" -q "$M/hf/tiny-llama-trained" -o "$T/one.gguf" --outtype Q4_K_M -f
 [ "$(digest "$T/pipe.gguf")" = "$(digest "$T/one.gguf")" ] && pass "convert --outtype Q4_K_M to a pipe" || fail "convert --outtype Q4_K_M to a pipe" "digests differ"
 expect_exit "convert --outtype unknown" 2 "not known" "$B/lowbit-convert" "$M/hf/tiny-llama-trained" -o "$T/x.gguf" --outtype Q7_K
+
+# the same error report as lowbit-quantize's on the F32 conversion
+"$B/lowbit-convert" -q "$M/hf/tiny-llama-trained" -o "$T/one.gguf" --outtype Q4_K_M -f --report "$T/c.json"
+"$B/lowbit-convert" -q "$M/hf/tiny-llama-trained" -o "$T/f32.gguf" --outtype f32 -f
+"$B/lowbit-quantize" -q --report "$T/q.json" "$T/f32.gguf" "$T/two.gguf" Q4_K_M -f
+a=$(jq -c '[.tensors[] | [.name, .dtype, .rmse, .rel_rmse, .max_abs]], .totals' "$T/c.json")
+b=$(jq -c '[.tensors[] | [.name, .dtype, .rmse, .rel_rmse, .max_abs]], .totals' "$T/q.json")
+n=$(jq '[.tensors[] | select(.quantized)] | length' "$T/c.json")
+[ -n "$a" ] && [ "$a" = "$b" ] && [ "$n" -gt 20 ] && pass "convert --outtype Q4_K_M --report == lowbit-quantize's report" || fail "convert --report" "reports differ"
+j=$("$B/lowbit-convert" -q "$M/hf/tiny-llama-trained" -o "$T/one.gguf" --outtype Q8_0 -f --json | jq -r '.tool + " " + .type')
+[ "$j" = "convert Q8_0" ] && pass "convert --outtype Q8_0 --json" || fail "convert --json" "$j"
+expect_exit "convert --report without a quantized outtype" 2 "go with a quantized --outtype" "$B/lowbit-convert" "$M/hf/tiny-llama-trained" -o "$T/x.gguf" --report "$T/r.json"
