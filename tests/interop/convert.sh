@@ -20,7 +20,7 @@ case "$(uname -m)" in x86_64) ;; *) skip convert-interop "reference libraries ar
 need_shared "convert interop" models/hf/stories260K-llama/config.json models/gguf/stories260K.gguf \
   models/llama2c/stories260K.bin models/llama2c/pr468-model_qint80.bin models/hf/tiny-llama-trained/probe_logits.npy models/hf/tiny-gpt2-random/tokenizer.json || exit 0
 # plain (unsanitized) libraries, whatever tree the suite itself runs in
-if ! (cd "$root" && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s build/libconvert.a build/libquantize.a build/libformats.a bin/lowbit-convert) > "$T/make.log" 2>&1; then
+if ! (cd "$root" && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u BUILD -u BIN -u CFLAGS -u OPT make -s build/libconvert.a build/libquantize.a build/libformats.a bin/lowbit-convert) > "$T/make.log" 2>&1; then
   fail convert-interop-build "make: $(tail -3 "$T/make.log")"; exit 0
 fi
 if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -I"$inc" -I"$ginc" -I"$root/formats" \

@@ -13,7 +13,7 @@ if [ ! -f "$inc/gguf.h" ] || [ ! -f "$lib/libggml-base.so" ]; then
 fi
 case "$(uname -m)" in x86_64) ;; *) skip gguf-interop "reference libraries are x86-64 only"; exit 0 ;; esac
 # a plain (unsanitized) library, whatever tree the suite itself runs in
-if ! (cd "$root" && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s build/libformats.a) > "$T/make.log" 2>&1; then
+if ! (cd "$root" && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u BUILD -u BIN -u CFLAGS -u OPT make -s build/libformats.a) > "$T/make.log" 2>&1; then
   fail gguf-interop-build "make build/libformats.a: $(tail -3 "$T/make.log")"; exit 0
 fi
 if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -I"$inc" -I"$root/formats" \

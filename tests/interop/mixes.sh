@@ -15,7 +15,7 @@ case "$(uname -m)" in x86_64) ;; *) skip mix-vs-llama "reference libraries are x
 need_shared mix-vs-llama models/gguf/stories260K.gguf models/gguf/tiny-llama-trained-f32.gguf \
   models/imatrix/stories260K-imatrix.gguf || exit 0
 # plain (unsanitized) libraries, whatever tree the suite itself runs in
-if ! (cd "$root" && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s build/libquantize.a build/libformats.a) > "$T/make.log" 2>&1; then
+if ! (cd "$root" && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u BUILD -u BIN -u CFLAGS -u OPT make -s build/libquantize.a build/libformats.a) > "$T/make.log" 2>&1; then
   fail mix-vs-llama-build "make: $(tail -3 "$T/make.log")"; exit 0
 fi
 if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -I"$ref/src/include" -I"$ref/src/ggml/include" \

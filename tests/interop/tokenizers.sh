@@ -15,7 +15,7 @@ case "$(uname -m)" in x86_64) ;; *) skip tokenizer-interop "reference libraries 
 need_shared tokenizer-interop models/gguf/ggml-vocab-llama-spm.gguf.inp models/gguf/ggml-vocab-gpt-2.gguf.out \
   models/llama2c/tokenizer.model models/hf/tiny-gpt2-random/tokenizer.json || exit 0
 # plain (unsanitized) libraries, whatever tree the suite itself runs in
-if ! (cd "$root" && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s build/libconvert.a build/libformats.a) > "$T/make.log" 2>&1; then
+if ! (cd "$root" && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u BUILD -u BIN -u CFLAGS -u OPT make -s build/libconvert.a build/libformats.a) > "$T/make.log" 2>&1; then
   fail tokenizer-interop-build "make: $(tail -3 "$T/make.log")"; exit 0
 fi
 if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -I"$ref/src/include" -I"$ref/src/ggml/include" \
