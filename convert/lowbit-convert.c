@@ -106,12 +106,6 @@ static const char *format_from_name(const char *path)
     return NULL;
 }
 
-static int same_file(const char *a, const char *b)
-{
-    struct stat x, y;
-    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
 #define CHUNK (8u << 20)
 
 /* Stream every selected tensor's bytes into the writer. */
@@ -187,13 +181,8 @@ static int arch_main(const options *o, const char *src)
             char *s = lb_json_print(doc);
             cJSON_Delete(doc);
             if (!s) rc = LB_EIO;
-            if (!rc && o->report) {
-                lb_out *ro = NULL;
-                if (!(rc = lb_out_open(&ro, o->report, LB_OUT_FORCE, &err)) && !(rc = lb_out_write(ro, s, strlen(s), &err)))
-                    rc = lb_out_commit(ro, &err), ro = NULL;
-                lb_out_abort(ro);
-                if (rc) lb_report(o->report, &err);
-            }
+            if (!rc && o->report && (rc = lb_out_write_file(o->report, s, strlen(s), LB_OUT_FORCE, &err)))
+                lb_report(o->report, &err);
             if (!rc && o->json) rc = lb_stdout_write(s);
             free(s);
         }
@@ -225,7 +214,7 @@ int main(int argc, char **argv)
         const char *named = o.format ? o.format : format_from_name(o.out);
         if (named && strcmp(named, "gguf") != 0)
             lb_usage_fail("an architecture-aware conversion writes GGUF (use --keep-names for other formats)");
-        if (strcmp(o.out, "-") != 0 && same_file(src, o.out)) lb_usage_fail("OUT is the same file as SRC");
+        if (strcmp(o.out, "-") != 0 && lb_same_file(src, o.out)) lb_usage_fail("OUT is the same file as SRC");
         lb_install_signals();
         return arch_main(&o, src);
     }
@@ -235,7 +224,7 @@ int main(int argc, char **argv)
     if (!fmt) lb_usage_fail("cannot tell the output format from '%s': use --format gguf|safetensors", o.out);
     const lb_writer_ops *ops = lb_writer_find(fmt);
     if (!ops) lb_usage_fail("unknown output format '%s' (gguf, safetensors)", fmt);
-    if (strcmp(o.out, "-") != 0 && same_file(src, o.out)) lb_usage_fail("OUT is the same file as SRC");
+    if (strcmp(o.out, "-") != 0 && lb_same_file(src, o.out)) lb_usage_fail("OUT is the same file as SRC");
     lb_install_signals();
 
     lb_err err;

@@ -517,6 +517,18 @@ int lb_out_commit(lb_out *o, lb_err *err)
     return rc;
 }
 
+int lb_out_write_file(const char *path, const void *data, size_t n, int flags, lb_err *err)
+{
+    lb_out *o;
+    LB_TRY(lb_out_open(&o, path, flags, err));
+    int rc = lb_out_write(o, data, n, err);
+    if (rc) {
+        lb_out_abort(o);
+        return rc;
+    }
+    return lb_out_commit(o, err);
+}
+
 void lb_out_abort(lb_out *o)
 {
     if (!o) return;

@@ -96,6 +96,9 @@ int  lb_out_seekable(const lb_out *o);
 int  lb_out_patch(lb_out *o, uint64_t off, const void *data, size_t n, lb_err *err);
 /* Flush, fsync and rename into place; frees o. */
 int  lb_out_commit(lb_out *o, lb_err *err);
+/* A whole file in one call: open (flags as lb_out_open), write n bytes, commit; on any
+ * error nothing is left at path. */
+int  lb_out_write_file(const char *path, const void *data, size_t n, int flags, lb_err *err);
 /* Discard: remove the temporary; frees o. NULL is a no-op. */
 void lb_out_abort(lb_out *o);
 /* Async-signal-safe: unlink every temporary still open (for a tool's signal handler). */

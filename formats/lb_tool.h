@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,6 +138,14 @@ static int lb_parse_opts(int argc, char **argv, const lb_tool *t,
     }
     free(lo);
     return optind;
+}
+
+/* 1 if a and b name the same existing file (OUTPUT == INPUT checks). */
+static int lb_same_file(const char *a, const char *b) __attribute__((unused));
+static int lb_same_file(const char *a, const char *b)
+{
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
 /* ---- signals: remove temporaries on Ctrl-C / TERM / PIPE ---- */

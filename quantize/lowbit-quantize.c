@@ -119,23 +119,6 @@ static uint64_t size_arg(const char *s)
     return (uint64_t)(v * (double)mul);
 }
 
-static int same_file(const char *a, const char *b)
-{
-    struct stat x, y;
-    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
-static int write_text_file(const char *path, const char *s, int force)
-{
-    lb_out *o;
-    lb_err err;
-    int rc = lb_out_open(&o, path, force ? LB_OUT_FORCE : 0, &err);
-    if (!rc && (rc = lb_out_write(o, s, strlen(s), &err))) lb_out_abort(o);
-    else if (!rc) rc = lb_out_commit(o, &err);
-    if (rc) lb_report(path, &err);
-    return rc;
-}
-
 /* ---- progress ---- */
 
 typedef struct prog { lb_progress p; const lb_model *m; } prog;
@@ -191,7 +174,7 @@ int main(int argc, char **argv)
                       o.pure ? "" : " (with --pure, also single types such as MXFP4)");
     }
     if (mix && mix->copy) lb_usage_fail("TYPE COPY is not supported (use lowbit-convert --keep-names)");
-    if (strcmp(outp, "-") != 0 && (same_file(in, outp) || strcmp(in, outp) == 0)) lb_usage_fail("OUTPUT is the same file as INPUT");
+    if (strcmp(outp, "-") != 0 && (lb_same_file(in, outp) || strcmp(in, outp) == 0)) lb_usage_fail("OUTPUT is the same file as INPUT");
     if (o.json && !strcmp(outp, "-")) lb_usage_fail("--json prints to stdout, which OUTPUT - already uses");
     if (o.n_include && o.n_exclude) lb_usage_fail("--include-weights and --exclude-weights cannot be used together");
     if ((o.tbpw > 0) + (o.tsize != NULL) > 1) lb_usage_fail("give --target-bpw or --target-size, not both");
@@ -308,7 +291,8 @@ int main(int argc, char **argv)
         char *s = lb_json_print(doc);
         cJSON_Delete(doc);
         if (!s) rc = LB_EIO;
-        if (!rc && o.report) rc = write_text_file(o.report, s, 1);
+        if (!rc && o.report && (rc = lb_out_write_file(o.report, s, strlen(s), LB_OUT_FORCE, &err)))
+            lb_report(o.report, &err);
         if (!rc && o.json) rc = lb_stdout_write(s);
         free(s);
     }

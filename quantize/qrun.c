@@ -94,6 +94,26 @@ static int check_finite(const job *j, const float *x, uint64_t n, uint64_t first
     return LB_OK;
 }
 
+/* One chunk of rows [r0, r0+n) of f32 x: quantize to type in runs of rows that share an
+ * expert (and so an imatrix row: w + e * ne0), decode the blocks back into hat, and add the
+ * rows to the metrics. The same step for writing and for the planner's measurements. */
+static int quantize_chunk(int type, const float *x, uint8_t *q, float *hat, uint64_t r0, uint64_t n, uint64_t ne0,
+                          uint64_t rows_per_mat, const float *w, int nthreads, lb_metrics *m, lb_err *err)
+{
+    size_t out_row = lb_quant_row_size(type, (int64_t)ne0);
+    for (uint64_t a = r0; a < r0 + n;) {
+        uint64_t e = a / rows_per_mat, b = (e + 1) * rows_per_mat;
+        if (b > r0 + n) b = r0 + n;
+        LB_TRY(lb_quantize_rows_mt(type, x + (a - r0) * ne0, q + (a - r0) * out_row, (int64_t)(b - a), (int64_t)ne0,
+                                   w ? w + e * ne0 : NULL, nthreads, NULL, err));
+        a = b;
+    }
+    LB_TRY(lb_dequantize_any(type, q, hat, (int64_t)(n * ne0), err));
+    for (uint64_t r = 0; r < n; r++)
+        lb_metrics_add(m, x + r * ne0, hat + r * ne0, w ? w + ((r0 + r) / rows_per_mat) * ne0 : NULL, (int64_t)ne0);
+    return LB_OK;
+}
+
 static int run_tensor(job *j, lb_err *err)
 {
     const lb_tensor *t = j->t;
@@ -117,20 +137,7 @@ static int run_tensor(job *j, lb_err *err)
         hash_bytes(j->hash, t->offset + r0 * in_row, j->b->raw, (size_t)(n * in_row));
         LB_TRY(lb_dequantize_any(t->type, j->b->raw, j->b->x, (int64_t)(n * ne0), err));
         LB_TRY(check_finite(j, j->b->x, n * ne0, r0 * ne0, err));
-        /* quantize runs of rows that share an expert (and so an imatrix row) */
-        for (uint64_t a = r0; a < r0 + n;) {
-            uint64_t e = a / rows_per_mat, b = (e + 1) * rows_per_mat;
-            if (b > r0 + n) b = r0 + n;
-            const float *w = j->w ? j->w + e * ne0 : NULL;
-            LB_TRY(lb_quantize_rows_mt(j->type, j->b->x + (a - r0) * ne0, j->b->q + (a - r0) * out_row,
-                                       (int64_t)(b - a), (int64_t)ne0, w, j->nthreads, NULL, err));
-            a = b;
-        }
-        LB_TRY(lb_dequantize_any(j->type, j->b->q, j->b->hat, (int64_t)(n * ne0), err));
-        for (uint64_t r = 0; r < n; r++) {
-            const float *w = j->w ? j->w + ((r0 + r) / rows_per_mat) * ne0 : NULL;
-            lb_metrics_add(j->m, j->b->x + r * ne0, j->b->hat + r * ne0, w, (int64_t)ne0);
-        }
+        LB_TRY(quantize_chunk(j->type, j->b->x, j->b->q, j->b->hat, r0, n, ne0, rows_per_mat, j->w, j->nthreads, j->m, err));
         if (j->wr) LB_TRY(lb_writer_data(j->wr, j->b->q, (size_t)(n * out_row), err));
         if (j->sink) LB_TRY(j->sink(j->sink_ctx, j->b->q, (size_t)(n * out_row), r0 * out_row, err));
         if (j->progress) j->progress(j->index, n * in_row, j->ctx);
@@ -216,20 +223,8 @@ int lb_qrun_measure_types(lb_model *in, const lb_tensor *t, const int *types, si
         uint64_t n = nrows - r0 < rpc ? nrows - r0 : rpc;
         rc = lb_tensor_read(in, t, r0 * in_row, b.raw, (size_t)(n * in_row), err);
         if (!rc) rc = lb_dequantize_any(t->type, b.raw, b.x, (int64_t)(n * ne0), err);
-        for (size_t k = 0; !rc && k < ntypes; k++) {
-            size_t orow = lb_quant_row_size(types[k], (int64_t)ne0);
-            for (uint64_t a = r0; !rc && a < r0 + n;) {
-                uint64_t e = a / rows_per_mat, bnd = (e + 1) * rows_per_mat;
-                if (bnd > r0 + n) bnd = r0 + n;
-                rc = lb_quantize_rows_mt(types[k], b.x + (a - r0) * ne0, b.q + (a - r0) * orow, (int64_t)(bnd - a),
-                                         (int64_t)ne0, w ? w + e * ne0 : NULL, nthreads, NULL, err);
-                a = bnd;
-            }
-            if (!rc) rc = lb_dequantize_any(types[k], b.q, b.hat, (int64_t)(n * ne0), err);
-            for (uint64_t r = 0; !rc && r < n; r++)
-                lb_metrics_add(&m[k], b.x + r * ne0, b.hat + r * ne0, w ? w + ((r0 + r) / rows_per_mat) * ne0 : NULL,
-                               (int64_t)ne0);
-        }
+        for (size_t k = 0; !rc && k < ntypes; k++)
+            rc = quantize_chunk(types[k], b.x, b.q, b.hat, r0, n, ne0, rows_per_mat, w, nthreads, &m[k], err);
     }
     bufs_free(&b);
     return rc;

@@ -150,12 +150,8 @@ static int cmd_manifest(int argc, char **argv)
     if (!o.out || !strcmp(o.out, "-")) {
         rc = lb_stdout_write(s);
     } else {
-        lb_out *out;
         lb_install_signals();
-        rc = lb_out_open(&out, o.out, o.force ? LB_OUT_FORCE : 0, &err);
-        if (!rc && (rc = lb_out_write(out, s, strlen(s), &err))) lb_out_abort(out);
-        else if (!rc) rc = lb_out_commit(out, &err);
-        if (rc) lb_report(o.out, &err);
+        if ((rc = lb_out_write_file(o.out, s, strlen(s), o.force ? LB_OUT_FORCE : 0, &err))) lb_report(o.out, &err);
     }
     free(s);
     return rc;

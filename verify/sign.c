@@ -61,11 +61,7 @@ int lb_sign_file(const char *key_pem, const char *path, const char *sig_path, in
     int bl = EVP_EncodeBlock(b64, sig, (int)slen);
     char text[400];
     int tl = snprintf(text, sizeof text, SIG_HEADER "\nkey %s\nsig %.*s\n", id, bl, b64);
-    lb_out *o;
-    LB_TRY(lb_out_open(&o, sig_path, force ? LB_OUT_FORCE : 0, err));
-    rc = lb_out_write(o, text, (size_t)tl, err);
-    if (rc) { lb_out_abort(o); return rc; }
-    return lb_out_commit(o, err);
+    return lb_out_write_file(sig_path, text, (size_t)tl, force ? LB_OUT_FORCE : 0, err);
 }
 
 int lb_verify_sig(const char *pub_pem, const char *path, const char *sig_path, lb_err *err)
