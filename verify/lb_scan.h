@@ -104,6 +104,11 @@ void lb_scan_deep_torch(lb_scan_file *r, lb_src *src);
  * zips, 7z). Returns 1 if it recognised the content (and scanned it), 0 if not. */
 int  lb_scan_pickles(lb_scan_file *r, lb_src *src, const uint8_t *head, size_t n);
 
+/* Severity of a pickle global module.name (LB_SEV_INFO allow-listed, LB_SEV_SUSPICIOUS unknown,
+ * LB_SEV_MALICIOUS can run code, start processes, load libraries, import by name, touch files
+ * or the network); *why is a static phrase for the message. verify/scan_danger.c. */
+int  lb_scan_classify(const char *module, const char *name, const char **why);
+
 /* 1 if head looks like a safetensors file (u64 header length, then '{'), lenient about
  * the file size so a truncated file still counts. */
 int  lb_scan_is_safetensors(const uint8_t *head, size_t n);

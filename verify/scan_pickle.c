@@ -19,33 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__has_include)
-#if __has_include("lb_pickle.h") && __has_include("lb_zip.h")
-#define HAVE_PICKLE 1
-#endif
-#endif
-
-#ifndef HAVE_PICKLE
-/* formats/pickle.c is not in this tree yet: say so instead of guessing. */
-int lb_scan_pickles(lb_scan_file *r, lb_src *src, const uint8_t *head, size_t n)
-{
-    (void)src;
-    if (n >= 2 && head[0] == 0x80 && head[1] >= 1 && head[1] <= 5) {
-        r->format = "pickle";
-        lb_scan_add(r, "PICKLE_NOT_SCANNED", LB_SEV_WARNING, 0,
-                    "Python pickle; this build has no pickle scanner, so its globals were not checked");
-        return 1;
-    }
-    return 0;
-}
-
-void lb_scan_deep_torch(lb_scan_file *r, lb_src *src)
-{
-    (void)src;
-    lb_scan_add(r, "DEEP_SKIPPED", LB_SEV_INFO, LB_NO_OFFSET, "value checks skipped: no pickle machine in this build");
-}
-#else
-
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -60,116 +33,6 @@ void lb_scan_deep_torch(lb_scan_file *r, lb_src *src)
 #define MIN_B64    24                    /* shortest base64 run worth decoding */
 #define MAX_TRY_OPS 20000000            /* opcodes spent looking for nested pickles, per pickle */
 #define LEGACY_PREFIX ((uint64_t)64 << 20)  /* legacy torch files: pickles first, storages after */
-
-/* ---- classification -------------------------------------------------------------- */
-
-/* Dangerous modules: every name in them (and in their submodules) is malicious. */
-static const char *const bad_modules[] = {
-    /* processes, shells, the OS */
-    "os", "posix", "nt", "posixpath", "ntpath", "genericpath", "subprocess", "_posixsubprocess",
-    "pty", "commands", "popen2", "platform", "multiprocessing", "concurrent", "_thread", "thread",
-    "threading", "signal", "atexit", "_winapi", "msvcrt", "winreg", "_winreg", "ctypes", "_ctypes",
-    "cffi", "sys", "gc", "resource",
-    /* running or compiling code, resolving names */
-    "runpy", "code", "codeop", "pdb", "bdb", "trace", "timeit", "pydoc", "cProfile", "profile",
-    "doctest", "idlelib", "importlib", "pkgutil", "imp", "zipimport", "site", "sysconfig",
-    "inspect", "test", "unittest", "asyncio", "IPython", "jinja2", "yaml", "jsonpickle",
-    /* deserializers that take code */
-    "pickle", "_pickle", "cPickle", "marshal", "shelve", "dill", "cloudpickle", "joblib",
-    /* call gadgets */
-    "operator", "_operator", "functools", "_functools",
-    /* files */
-    "io", "_io", "_pyio", "shutil", "tempfile", "glob", "fileinput", "pathlib", "filecmp",
-    "zipfile", "tarfile", "logging.handlers", "logging.config", "dbm", "mmap",
-    /* network */
-    "socket", "_socket", "ssl", "_ssl", "http", "httplib", "urllib", "urllib2", "urllib3",
-    "requests", "webbrowser", "ftplib", "smtplib", "telnetlib", "poplib", "imaplib", "nntplib",
-    "xmlrpc", "xmlrpclib", "socketserver", "SocketServer", "asynchat", "asyncore", "aiohttp",
-    "httpx", "paramiko", "select", "selectors",
-    /* installing packages */
-    "venv", "ensurepip", "pip", "setuptools", "distutils", "pkg_resources",
-    /* torch: loading, compiling, executing */
-    "torch.serialization", "torch.jit", "torch.hub", "torch._inductor", "torch._dynamo",
-    "torch.utils.collect_env", "torch.utils.cpp_extension", "torch.package", "torch._C",
-    "torch.fx", "torch.export", "torch.compiler", "torch._export",
-    /* numpy: loading pickles, running code */
-    "numpy.lib.npyio", "numpy.f2py", "numpy.distutils", "numpy.testing", "numpy.ctypeslib",
-    NULL
-};
-
-/* Dangerous single names in otherwise ordinary modules. */
-static const struct { const char *module, *name; } bad_names[] = {
-    { "builtins", "eval" }, { "builtins", "exec" }, { "builtins", "compile" },
-    { "builtins", "open" }, { "builtins", "getattr" }, { "builtins", "setattr" },
-    { "builtins", "delattr" }, { "builtins", "__import__" }, { "builtins", "breakpoint" },
-    { "builtins", "input" }, { "builtins", "globals" }, { "builtins", "locals" },
-    { "builtins", "vars" }, { "builtins", "exit" }, { "builtins", "quit" }, { "builtins", "help" },
-    { "builtins", "memoryview" }, { "builtins", "execfile" }, { "builtins", "apply" },
-    { "builtins", "file" }, { "builtins", "reload" }, { "builtins", "raw_input" },
-    { "types", "CodeType" }, { "types", "FunctionType" }, { "types", "LambdaType" },
-    { "types", "MethodType" }, { "types", "ModuleType" }, { "types", "BuiltinFunctionType" },
-    { "types", "new_class" },
-    { "torch", "load" }, { "torch", "save" }, { "torch", "compile" }, { "torch", "from_file" },
-    { "torch.storage", "_load_from_bytes" }, { "torch.classes", "load_library" },
-    { "torch.ops", "load_library" },
-    { "numpy", "load" }, { "numpy", "loads" }, { "numpy", "fromfile" }, { "numpy", "save" },
-    { "numpy", "savez" }, { "numpy", "memmap" }, { "numpy.core.multiarray", "fromfile" },
-    { "codecs", "open" }, { "logging", "FileHandler" }, { "logging", "StreamHandler" },
-    { "logging", "config" }, { "pandas", "read_pickle" }, { "pandas.io.pickle", "read_pickle" },
-};
-
-/* Allow-listed beyond formats/pickle.c's load list: what benign NumPy object arrays use. */
-static const struct { const char *module, *name; } extra_allowed[] = {
-    { "numpy.core.multiarray", "_reconstruct" }, { "numpy._core.multiarray", "_reconstruct" },
-    { "numpy.core.multiarray", "scalar" }, { "numpy._core.multiarray", "scalar" },
-    { "numpy", "ndarray" }, { "numpy", "dtype" },
-    { "numpy.core.numeric", "_frombuffer" }, { "numpy._core.numeric", "_frombuffer" },
-    { "torch._utils", "_rebuild_tensor_v3" }, { "torch._utils", "_rebuild_device_tensor_from_numpy" },
-    { "torch", "Tensor" }, { "torch.nn.parameter", "Parameter" },
-};
-
-/* "__builtin__" (Python 2) and "__builtins__" are builtins too. */
-static const char *norm_module(const char *m)
-{
-    if (!strcmp(m, "__builtin__") || !strcmp(m, "__builtins__")) return "builtins";
-    return m;
-}
-
-/* module == p, or module starts with p + "." */
-static int in_module(const char *module, const char *p)
-{
-    size_t n = strlen(p);
-    return !strncmp(module, p, n) && (module[n] == 0 || module[n] == '.');
-}
-
-/* Severity of module.name, with the reason for the message. */
-static int classify(const char *module, const char *name, const char **why)
-{
-    const char *m = norm_module(module);
-    if (lb_pickle_allowed(module, name)) { *why = "allow-listed (tensor rebuilding)"; return LB_SEV_INFO; }
-    for (size_t i = 0; i < sizeof extra_allowed / sizeof *extra_allowed; i++)
-        if (!strcmp(extra_allowed[i].module, m) && !strcmp(extra_allowed[i].name, name)) {
-            *why = "allow-listed (NumPy / torch value rebuilding)";
-            return LB_SEV_INFO;
-        }
-    for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++)
-        if (!strcmp(bad_names[i].module, m) && in_module(name, bad_names[i].name)) {
-            *why = "can run code, touch files or processes, or resolve other names";
-            return LB_SEV_MALICIOUS;
-        }
-    for (const char *const *b = bad_modules; *b; b++)
-        if (in_module(m, *b)) {
-            *why = "from a module that runs code, touches files, processes or the network, or loads code";
-            return LB_SEV_MALICIOUS;
-        }
-    if (!strcmp(m, "logging") && strstr(name, "Handler")) {
-        *why = "a logging handler opens files or sockets";
-        return LB_SEV_MALICIOUS;
-    }
-    if (!strcmp(m, "?")) { *why = "a global whose module and name are not literal strings"; return LB_SEV_SUSPICIOUS; }
-    *why = "not on the allow-list (an honest checkpoint does not need it)";
-    return LB_SEV_SUSPICIOUS;
-}
 
 /* ---- where bytes come from ---------------------------------------------------------- */
 
@@ -220,7 +83,7 @@ static void report_globals(lb_scan_file *r, const lb_pickle *p, const where *w, 
     for (size_t i = 0; i < p->n_globals; i++) {
         const lb_pk_global *g = &p->globals[i];
         const char *why;
-        int sev = classify(g->module, g->name, &why);
+        int sev = lb_scan_classify(g->module, g->name, &why);
         char item[300];
         snprintf(item, sizeof item, "%.140s.%.140s", g->module, g->name);
         uint64_t off = w->exact ? g->off - w->base : g->off;   /* offset within the buffer */
@@ -267,7 +130,7 @@ static int scan_pickle_buf(lb_scan_file *r, const uint8_t *d, size_t n, const wh
             for (size_t i = 0; i < p->n_globals && ok; i++) {
                 const char *why;
                 ok = is_ident(p->globals[i].module) && is_ident(p->globals[i].name);
-                if (classify(p->globals[i].module, p->globals[i].name, &why) == LB_SEV_MALICIOUS) bad = 1;
+                if (lb_scan_classify(p->globals[i].module, p->globals[i].name, &why) == LB_SEV_MALICIOUS) bad = 1;
             }
             ok = ok && bad;
             if (!ok) { lb_pickle_free(p); return 0; }
@@ -757,4 +620,3 @@ void lb_scan_deep_torch(lb_scan_file *r, lb_src *src)
         lb_scan_add(r, "DEEP_SKIPPED", LB_SEV_INFO, LB_NO_OFFSET,
                     "value checks skipped for %zu tensor(s) (compressed or non-contiguous storage)", skipped);
 }
-#endif
