@@ -95,6 +95,16 @@ typedef struct lb_pk_global {
     uint8_t     allowed;        /* 1 if on the load allow-list */
 } lb_pk_global;
 
+/* Scan mode: a string or bytes value worth looking inside (LB_PK_PAYLOAD_MIN bytes or more). */
+#define LB_PK_PAYLOAD_MIN 8
+typedef struct lb_pk_payload {
+    const uint8_t *p;           /* the value's bytes: in the data (in_place) or in the arena */
+    uint64_t       n;
+    uint64_t       off;         /* offset of the opcode that made it */
+    int            kind;        /* LB_PK_STR (UTF-8; STRING: bytes as decoded), BYTES, BYTEARRAY */
+    int            in_place;    /* p points into the data given to lb_pickle_scan */
+} lb_pk_payload;
+
 typedef struct lb_pickle {
     lb_pk_node   *root;         /* the value STOP returned (NULL if the scan did not reach STOP) */
     uint64_t      start, end;   /* first byte, and one past STOP (scan error: the failing opcode) */
@@ -103,6 +113,10 @@ typedef struct lb_pickle {
     size_t        n_globals;
     uint64_t      n_ops;
     uint64_t      op_count[256];/* per opcode byte: REDUCE is op_count['R'] ... */
+    lb_pk_payload *payloads;    /* scan mode: string and bytes values, in stream order */
+    size_t        n_payloads;
+    uint64_t      frame_overrun;/* scan mode: first FRAME declaring more bytes than are left,
+                                 * or LB_NO_OFFSET (load mode refuses such a frame) */
     void         *priv;
 } lb_pickle;
 

@@ -35,7 +35,21 @@ typedef struct lb_zip_entry {
     uint64_t data_offset;   /* first byte of the entry's (compressed) data */
     int      encrypted;     /* flag bit 0 */
     int      name_mismatch; /* local header name differs (only with LB_ZIP_ALLOW_NAME_MISMATCH) */
+    /* LB_ZIP_LENIENT only: what the strict reader would have refused (LB_ZIP_A_* bits) */
+    unsigned    anomalies;
+    const char *unsafe_name;  /* why the name is unsafe ("path traversal ('..' component)"), or NULL */
+    char        problem[160]; /* LB_ZIP_A_BAD_LOCAL: why the entry cannot be read */
 } lb_zip_entry;
+
+/* Entry anomalies noted in lenient mode. */
+enum {
+    LB_ZIP_A_UNSAFE_NAME = 1,   /* absolute, '..', backslash, NUL, drive letter, empty */
+    LB_ZIP_A_DUP_NAME = 2,      /* a second entry of the same name */
+    LB_ZIP_A_OVERLAP = 4,       /* shares bytes with another entry */
+    LB_ZIP_A_LOCAL_DIFFERS = 8, /* local header method, CRC or sizes differ from the central ones */
+    LB_ZIP_A_SIZES = 16,        /* stored, not encrypted, compressed size != size */
+    LB_ZIP_A_BAD_LOCAL = 32     /* local header missing or data outside the archive: unreadable */
+};
 
 typedef struct lb_zip lb_zip;
 
@@ -45,7 +59,11 @@ enum {
     LB_ZIP_ALLOW_ENCRYPTED_FLAG = 1,
     /* Accept a local header name that differs from the central directory name (the
      * central name is used, as PyTorch does); the entry is marked name_mismatch. */
-    LB_ZIP_ALLOW_NAME_MISMATCH = 2
+    LB_ZIP_ALLOW_NAME_MISMATCH = 2,
+    /* The scanner's view: read what some loader would read. Implies both flags above;
+     * problems of one entry (see LB_ZIP_A_*) are noted on it instead of refusing the archive,
+     * and lb_zip_read does not check CRC-32 (the caller compares entry->crc32 itself). */
+    LB_ZIP_LENIENT = 4
 };
 
 /* Open a zip of `size` bytes read through read(ctx, ...). flags: LB_ZIP_ALLOW_*. */
@@ -67,6 +85,9 @@ int  lb_zip_find_suffix(const lb_zip *z, const char *suffix, const lb_zip_entry 
 /* Read a whole entry into a malloc'd buffer (*data, *len; a NUL follows the data).
  * Refused: declared size > max, encrypted, unknown method. Checked: exact size and CRC. */
 int  lb_zip_read(lb_zip *z, const lb_zip_entry *e, uint64_t max, uint8_t **data, size_t *len, lb_err *err);
+/* The entry's csize stored bytes as they are in the archive (compressed, or encrypted),
+ * whatever its method and flags; malloc'd, NUL-terminated. Refused: csize > max. */
+int  lb_zip_read_raw(lb_zip *z, const lb_zip_entry *e, uint64_t max, uint8_t **data, size_t *len, lb_err *err);
 /* Read n bytes at byte off of a stored (method 0) entry, bounds-checked, no CRC. */
 int  lb_zip_read_at(lb_zip *z, const lb_zip_entry *e, uint64_t off, void *buf, size_t n, lb_err *err);
 

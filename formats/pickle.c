@@ -157,7 +157,7 @@ typedef struct vm {
     lb_pk_node **stack; size_t sp, scap;
     size_t *marks; size_t nmarks, mcap;
     memo_slot *memo; size_t memo_n, memo_cap;
-    size_t gcap;
+    size_t gcap, pcap;
 } vm;
 
 static const char *op_name(uint8_t op);
@@ -220,11 +220,14 @@ static char *ar_strdup(vm *m, const void *s, size_t n)
 
 /* A STR/BYTES/BYTEARRAY/BIGINT node holding a copy of n bytes (scan mode keeps only the
  * length of long payloads). */
+static int record_payload(vm *m, int kind, const void *s, uint64_t n);
+
 static lb_pk_node *blob(vm *m, int kind, const void *s, uint64_t n)
 {
     lb_pk_node *x = node(m, kind);
     if (!x) return NULL;
     x->v.s.n = n;
+    if (m->scan && kind != LB_PK_BIGINT && n >= LB_PK_PAYLOAD_MIN && record_payload(m, kind, s, n)) return NULL;
     if (m->scan && n > SCAN_COPY_MAX) return x;
     if (!(x->v.s.p = ar_strdup(m, s, (size_t)n))) return NULL;
     return x;
@@ -602,6 +605,33 @@ static lb_pk_node *quoted(vm *m, const uint8_t *s, size_t n)
     lb_pk_node *x = blob(m, LB_PK_STR, o, j);
     free(o);
     return x;
+}
+
+/* ---- payloads (scan mode) ---- */
+
+/* Scan mode lists every string and bytes value of LB_PK_PAYLOAD_MIN bytes or more, so the
+ * scanner can look inside them (nested pickles, archives, encoded or compressed data).
+ * Values read in place point into the data; decoded text (STRING, UNICODE) is copied. */
+static int record_payload(vm *m, int kind, const void *s, uint64_t n)
+{
+    lb_pickle *p = m->p;
+    const uint8_t *b = s;
+    int in_place = b >= m->d && b <= m->d + m->size && n <= (uint64_t)(m->d + m->size - b);
+    if (!in_place && !(b = (const uint8_t *)ar_strdup(m, s, (size_t)n))) return m->rc;
+    if (p->n_payloads == m->pcap) {
+        size_t cap = m->pcap ? m->pcap * 2 : 16;
+        lb_pk_payload *v = realloc(p->payloads, cap * sizeof *v);
+        if (!v) { m->ar->over = 0; return fail_mem(m); }
+        p->payloads = v;
+        m->pcap = cap;
+    }
+    lb_pk_payload *v = &p->payloads[p->n_payloads++];
+    v->p = b;
+    v->n = n;
+    v->off = m->o.base + m->op_off;
+    v->kind = kind;
+    v->in_place = in_place;
+    return LB_OK;
 }
 
 /* ---- globals ---- */
@@ -1147,9 +1177,14 @@ static int step(vm *m, int *stop)
         return LB_OK;
     case 0x95: /* FRAME: the next n bytes hold whole opcodes; only a read-ahead hint */
         LB_TRY(take(m, 8, &b));
-        if (lb_ld64(b) > m->size - m->pos)
-            return fail(m, "truncated frame: %llu bytes declared, %zu left",
-                        (unsigned long long)lb_ld64(b), m->size - m->pos);
+        if (lb_ld64(b) > m->size - m->pos) {
+            /* Python's own unpickler (pickle._Unpickler) reads a short frame and runs what is
+             * in it: scan mode notes the overrun and goes on */
+            if (!m->scan)
+                return fail(m, "truncated frame: %llu bytes declared, %zu left",
+                            (unsigned long long)lb_ld64(b), m->size - m->pos);
+            if (m->p->frame_overrun == LB_NO_OFFSET) m->p->frame_overrun = m->o.base + m->op_off;
+        }
         return LB_OK;
     case '.':
         if (!m->scan && (m->nmarks || m->sp != 1))
@@ -1324,6 +1359,7 @@ static int run(lb_pickle **out, const uint8_t *data, size_t size, size_t pos,
     m.p = p;
     p->priv = m.ar;
     p->start = m.o.base + pos;
+    p->frame_overrun = LB_NO_OFFSET;
     int stop = 0, rc = LB_OK;
     if (pos > size) rc = fail(&m, "pickle starts past the end of its data");
     while (!rc && !stop) {
@@ -1368,6 +1404,7 @@ void lb_pickle_free(lb_pickle *p)
     if (!p) return;
     ar_free(p->priv);
     free(p->globals);
+    free(p->payloads);
     free(p);
 }
 

@@ -12,6 +12,8 @@
  * A 32-bit field of all ones defers to the zip64 record / the zip64 extra field (0x0001). */
 #include "lb_zip.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -139,6 +141,24 @@ static int read_end(lb_zip *z, cdinfo *cd, lb_err *err)
 
 /* ---- central directory ---- */
 
+/* In lenient mode (LB_ZIP_LENIENT) a problem of one entry is noted on it and the archive
+ * is still read; otherwise it refuses the archive. */
+static int entry_problem(lb_zip *z, lb_zip_entry *e, unsigned bit, uint64_t at, lb_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static int entry_problem(lb_zip *z, lb_zip_entry *e, unsigned bit, uint64_t at, lb_err *err, const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (z->flags & LB_ZIP_LENIENT) {
+        e->anomalies |= bit;
+        return LB_OK;
+    }
+    return lb_err_item(err, LB_EFORMAT, "entry", e->name, at, "%s", msg);
+}
+
 /* A name we are willing to hand out: no traversal, no absolute path, no NUL/backslash. */
 static const char *bad_name(const uint8_t *s, size_t n)
 {
@@ -194,7 +214,10 @@ static int parse_central(lb_zip *z, const uint8_t *cd, const cdinfo *ci, char *n
         e->name = names;
         names += nl + 1;
         const char *why = bad_name(h + 46, nl);
-        if (why) return lb_err_item(err, LB_EFORMAT, "entry", e->name, at, "%s: refusing the archive", why);
+        if (why) {
+            LB_TRY(entry_problem(z, e, LB_ZIP_A_UNSAFE_NAME, at, err, "%s: refusing the archive", why));
+            e->unsafe_name = why;
+        }
         e->flags = lb_ld16(h + 8);
         e->method = lb_ld16(h + 10);
         e->crc32 = lb_ld32(h + 16);
@@ -247,13 +270,14 @@ static int check_local(lb_zip *z, lb_zip_entry *e, lb_err *err)
         e->name_mismatch = 1;
     }
     if (lb_ld16(h + 8) != e->method)
-        return lb_err_item(err, LB_EFORMAT, "entry", e->name, at, "local header method %u differs from central %u",
-                           lb_ld16(h + 8), e->method);
+        LB_TRY(entry_problem(z, e, LB_ZIP_A_LOCAL_DIFFERS, at, err, "local header method %u differs from central %u",
+                             lb_ld16(h + 8), e->method));
     if (!(e->flags & 8) && !(lflags & 8)) {
         uint32_t lc = lb_ld32(h + 18), lu = lb_ld32(h + 22);
         if (lb_ld32(h + 14) != e->crc32 || (lc != 0xffffffffu && lc != e->csize) ||
             (lu != 0xffffffffu && lu != e->usize))
-            return lb_err_item(err, LB_EFORMAT, "entry", e->name, at, "local header CRC or sizes differ from the central directory");
+            LB_TRY(entry_problem(z, e, LB_ZIP_A_LOCAL_DIFFERS, at, err,
+                                 "local header CRC or sizes differ from the central directory"));
     }
     e->data_offset = at + 30 + nl + xl;
     uint64_t end;
@@ -263,8 +287,8 @@ static int check_local(lb_zip *z, lb_zip_entry *e, lb_err *err)
                            (unsigned long long)e->csize, (unsigned long long)e->data_offset,
                            (unsigned long long)z->cd_off);
     if (e->method == 0 && !e->encrypted && e->csize != e->usize)
-        return lb_err_item(err, LB_EFORMAT, "entry", e->name, at, "stored entry with compressed size %llu != size %llu",
-                           (unsigned long long)e->csize, (unsigned long long)e->usize);
+        LB_TRY(entry_problem(z, e, LB_ZIP_A_SIZES, at, err, "stored entry with compressed size %llu != size %llu",
+                             (unsigned long long)e->csize, (unsigned long long)e->usize));
     return LB_OK;
 }
 
@@ -290,13 +314,15 @@ static int check_layout(lb_zip *z, lb_err *err)
     int rc = LB_OK;
     qsort(v, z->n, sizeof *v, by_offset);
     for (size_t i = 1; i < z->n && !rc; i++)
-        if (v[i - 1]->data_offset + v[i - 1]->csize > v[i]->local_offset)
-            rc = lb_err_item(err, LB_EFORMAT, "entry", v[i]->name, v[i]->local_offset,
-                             "overlaps entry '%.100s'", v[i - 1]->name);
+        if (!(v[i - 1]->anomalies & LB_ZIP_A_BAD_LOCAL) && !(v[i]->anomalies & LB_ZIP_A_BAD_LOCAL) &&
+            v[i - 1]->data_offset + v[i - 1]->csize > v[i]->local_offset)
+            rc = entry_problem(z, (lb_zip_entry *)v[i], LB_ZIP_A_OVERLAP, v[i]->local_offset, err,
+                               "overlaps entry '%.100s'", v[i - 1]->name);
     qsort(v, z->n, sizeof *v, by_name);
     for (size_t i = 1; i < z->n && !rc; i++)
         if (!strcmp(v[i - 1]->name, v[i]->name))
-            rc = lb_err_item(err, LB_EFORMAT, "entry", v[i]->name, v[i]->local_offset, "name appears twice");
+            rc = entry_problem(z, (lb_zip_entry *)v[i], LB_ZIP_A_DUP_NAME, v[i]->local_offset, err,
+                               "name appears twice");
     free(v);
     return rc;
 }
@@ -309,7 +335,8 @@ int lb_zip_open(lb_zip **out, lb_zip_read_fn read, void *ctx, uint64_t size, int
     z->read = read;
     z->ctx = ctx;
     z->size = size;
-    z->flags = flags & (LB_ZIP_ALLOW_ENCRYPTED_FLAG | LB_ZIP_ALLOW_NAME_MISMATCH);
+    if (flags & LB_ZIP_LENIENT) flags |= LB_ZIP_ALLOW_ENCRYPTED_FLAG | LB_ZIP_ALLOW_NAME_MISMATCH;
+    z->flags = flags & (LB_ZIP_ALLOW_ENCRYPTED_FLAG | LB_ZIP_ALLOW_NAME_MISMATCH | LB_ZIP_LENIENT);
     cdinfo ci = { 0, 0, 0, 0 };
     uint8_t *cd = NULL;
     char *names = NULL;
@@ -325,7 +352,15 @@ int lb_zip_open(lb_zip **out, lb_zip_read_fn read, void *ctx, uint64_t size, int
     }
     if (!rc) rc = rd(z, ci.off, cd, (size_t)ci.size, err);
     if (!rc) rc = parse_central(z, cd, &ci, names, err);
-    for (size_t i = 0; !rc && i < z->n; i++) rc = check_local(z, &z->e[i], err);
+    for (size_t i = 0; !rc && i < z->n; i++) {
+        rc = check_local(z, &z->e[i], err);
+        if (rc && rc != LB_EIO && (flags & LB_ZIP_LENIENT)) {   /* lenient: this entry is unreadable */
+            z->e[i].anomalies |= LB_ZIP_A_BAD_LOCAL;
+            snprintf(z->e[i].problem, sizeof z->e[i].problem, "%.150s", err->msg);
+            lb_err_clear(err);
+            rc = LB_OK;
+        }
+    }
     if (!rc) rc = check_layout(z, err);
     free(cd);
     if (rc) {
@@ -402,6 +437,8 @@ int lb_zip_find_suffix(const lb_zip *z, const char *suffix, const lb_zip_entry *
 
 static int readable(lb_zip *z, const lb_zip_entry *e, lb_err *err)
 {
+    if (e->anomalies & LB_ZIP_A_BAD_LOCAL)
+        return lb_err_item(err, LB_EFORMAT, "entry", e->name, e->local_offset, "%s", e->problem);
     if (e->encrypted && (!(z->flags & LB_ZIP_ALLOW_ENCRYPTED_FLAG) || (e->flags & (1u << 6 | 1u << 13))))
         return lb_err_item(err, LB_EFORMAT, "entry", e->name, e->local_offset,
                            "encrypted (flag bit 0 set): refusing to read it");
@@ -491,7 +528,7 @@ int lb_zip_read(lb_zip *z, const lb_zip_entry *e, uint64_t max, uint8_t **data, 
     uint8_t *buf = malloc((size_t)e->usize + 1);
     if (!buf) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory for %llu bytes", (unsigned long long)e->usize);
     int rc = e->method == 0 ? rd(z, e->data_offset, buf, (size_t)e->usize, err) : inflate_entry(z, e, buf, err);
-    if (!rc) {
+    if (!rc && !(z->flags & LB_ZIP_LENIENT)) {
         uLong c = crc32(0L, Z_NULL, 0);
         for (uint64_t off = 0; off < e->usize;) {
             uInt k = e->usize - off > (1u << 30) ? (1u << 30) : (uInt)(e->usize - off);
@@ -506,5 +543,25 @@ int lb_zip_read(lb_zip *z, const lb_zip_entry *e, uint64_t max, uint8_t **data, 
     buf[e->usize] = 0;
     *data = buf;
     *len = (size_t)e->usize;
+    return LB_OK;
+}
+
+int lb_zip_read_raw(lb_zip *z, const lb_zip_entry *e, uint64_t max, uint8_t **data, size_t *len, lb_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    if (e->anomalies & LB_ZIP_A_BAD_LOCAL)
+        return lb_err_item(err, LB_EFORMAT, "entry", e->name, e->local_offset, "%s", e->problem);
+    if (e->csize > max || e->csize >= SIZE_MAX)
+        return lb_err_item(err, LB_EFORMAT, "entry", e->name, e->local_offset,
+                           "stored size %llu exceeds the limit %llu", (unsigned long long)e->csize,
+                           (unsigned long long)max);
+    uint8_t *buf = malloc((size_t)e->csize + 1);
+    if (!buf) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory for %llu bytes", (unsigned long long)e->csize);
+    int rc = rd(z, e->data_offset, buf, (size_t)e->csize, err);
+    if (rc) { free(buf); return rc; }
+    buf[e->csize] = 0;
+    *data = buf;
+    *len = (size_t)e->csize;
     return LB_OK;
 }

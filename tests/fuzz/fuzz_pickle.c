@@ -8,6 +8,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static volatile uint8_t sink;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     lb_pickle_opts o;
@@ -20,6 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lb_pickle *p = NULL;
         int rc = lb_pickle_scan(&p, data, size, pos, &o, &err);
         size_t end = p ? (size_t)p->end : size;
+        if (p)  /* payloads must lie inside the data or the arena: touch every byte */
+            for (size_t k = 0; k < p->n_payloads; k++)
+                for (uint64_t j = 0; j < p->payloads[k].n; j++) sink ^= p->payloads[k].p[j];
         lb_pickle_free(p);
         if (rc || end <= pos) break;
         pos = end;
