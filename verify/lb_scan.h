@@ -27,14 +27,17 @@ enum lb_sev {
     LB_SEV_INFO = 0,        /* worth knowing, nothing wrong (a README is not a model) */
     LB_SEV_WARNING = 1,     /* unusual; loaders may cope (a gap in the data section) */
     LB_SEV_ERROR = 2,       /* broken: loaders refuse it or compute garbage (truncated, NaN) */
-    LB_SEV_SUSPICIOUS = 3,  /* not what an honest checkpoint holds (unknown pickle global) */
-    LB_SEV_MALICIOUS = 4,   /* loading it can run code, touch files, processes or the network */
+    LB_SEV_UNSCANNABLE = 3, /* part of it could not be scanned (a limit, an unknown compression):
+                             * never clean, since what was not seen may be anything */
+    LB_SEV_SUSPICIOUS = 4,  /* not what an honest checkpoint holds (unknown pickle global) */
+    LB_SEV_MALICIOUS = 5,   /* loading it can run code, touch files, processes or the network */
     LB_SEV_COUNT
 };
 
 /* Deep-check thresholds (docs/lowbit-verify.md). */
 #define LB_SCAN_ABSURD 1e4          /* |x| above this in a float weight */
 #define LB_SCAN_MAX_FINDINGS 1000   /* per file; more are counted, not kept */
+#define LB_SCAN_WORK ((uint64_t)4 << 30)  /* per file: bytes decoded + opcodes run on hidden payloads */
 
 typedef struct lb_finding {
     const char *id;         /* static: "TRUNCATED" */
@@ -51,6 +54,7 @@ typedef struct lb_scan_file {
     size_t      n, cap;
     size_t      dropped;    /* findings past LB_SCAN_MAX_FINDINGS (still count for the verdict) */
     int         worst;      /* highest severity seen, -1 if none */
+    uint64_t    work;       /* scan work left for nested payloads (decoded bytes + opcodes) */
 } lb_scan_file;
 
 typedef struct lb_scan_opts {
@@ -62,6 +66,9 @@ typedef struct lb_scan_opts {
  * either way. */
 int  lb_scan_file_path(const char *path, const lb_scan_opts *o, lb_scan_file *r, lb_err *err);
 void lb_scan_file_free(lb_scan_file *r);
+/* The same over an open source (not closed); path names it in the report. The strict-reader
+ * checks (--deep, llama2c...) reopen path, so give a real path for those. */
+int  lb_scan_src(const char *path, lb_src *src, const lb_scan_opts *o, lb_scan_file *r, lb_err *err);
 
 /* Scan PATHs: files, and folders (walked, sorted, hidden entries skipped). cb is called once
  * per file with its report, or with r NULL and ioerr set when a path cannot be read.

@@ -22,7 +22,7 @@
 
 const char *lb_sev_name(int sev)
 {
-    static const char *names[LB_SEV_COUNT] = { "info", "warning", "error", "suspicious", "malicious" };
+    static const char *names[LB_SEV_COUNT] = { "info", "warning", "error", "unscannable", "suspicious", "malicious" };
     return sev >= 0 && sev < LB_SEV_COUNT ? names[sev] : "unknown";
 }
 
@@ -317,18 +317,28 @@ static void scan_src(lb_scan_file *r, const char *path, lb_src *src, const lb_sc
                 "unknown");
 }
 
-int lb_scan_file_path(const char *path, const lb_scan_opts *o, lb_scan_file *r, lb_err *err)
+int lb_scan_src(const char *path, lb_src *src, const lb_scan_opts *o, lb_scan_file *r, lb_err *err)
 {
     static const lb_scan_opts none = { 0 };
     memset(r, 0, sizeof *r);
     r->worst = -1;
     r->format = "unknown";
+    r->work = LB_SCAN_WORK;
     if (!(r->path = strdup(path))) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
-    lb_src *src;
-    LB_TRY(lb_src_open(&src, path, err));
     scan_src(r, path, src, o ? o : &none);
-    lb_src_close(src);
     return LB_OK;
+}
+
+int lb_scan_file_path(const char *path, const lb_scan_opts *o, lb_scan_file *r, lb_err *err)
+{
+    lb_src *src;
+    memset(r, 0, sizeof *r);
+    r->worst = -1;
+    r->format = "unknown";
+    LB_TRY(lb_src_open(&src, path, err));
+    int rc = lb_scan_src(path, src, o, r, err);
+    lb_src_close(src);
+    return rc;
 }
 
 /* ---- walking ------------------------------------------------------------------------- */

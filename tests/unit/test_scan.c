@@ -6,7 +6,10 @@
 
 #include "lb_le.h"
 #include "lb_scan.h"
+#include "scan_int.h"
 #include "tap.h"
+
+#include <zlib.h>
 
 static size_t count_id(const lb_scan_file *r, const char *id, int sev)
 {
@@ -258,9 +261,76 @@ static void test_pickles(void)
     tap_end();
 }
 
+static int same(const uint8_t *p, size_t n, const char *want, size_t wn)
+{
+    return p && n == wn && !memcmp(p, want, wn);
+}
+
+static void test_decoders(void)
+{
+    size_t k = 0;
+    uint8_t *o;
+    tap_begin("decoders: hex, with spaces between bytes, and what is not hex");
+    o = lbs_hex((const uint8_t *)"80 04 95", 8, &k);
+    CHECK(same(o, k, "\x80\x04\x95", 3), "spaced hex: %zu bytes", k);
+    free(o);
+    o = lbs_hex((const uint8_t *)"8004950", 7, &k);
+    CHECK(!o, "an odd digit count is not hex");
+    free(o);
+    o = lbs_hex((const uint8_t *)"80g4", 4, &k);
+    CHECK(!o, "a non-hex digit is not hex");
+    free(o);
+    tap_end();
+
+    tap_begin("decoders: base64 standard, URL-safe, line breaks, padding");
+    o = lbs_base64((const uint8_t *)"aGVsbG8gd29ybGQ=", 16, &k);
+    CHECK(same(o, k, "hello world", 11), "standard: %zu", k);
+    free(o);
+    o = lbs_base64((const uint8_t *)"-_-_\n-_8=", 9, &k);
+    CHECK(same(o, k, "\xfb\xff\xbf\xfb\xff", 5), "URL-safe with a line break: %zu", k);
+    free(o);
+    o = lbs_base64((const uint8_t *)"aGVs=bG8", 8, &k);
+    CHECK(!o, "text after the padding is not base64");
+    free(o);
+    tap_end();
+
+    tap_begin("decoders: latin-1 text is U+0080..U+00FF only");
+    o = lbs_latin1((const uint8_t *)"caf\xc3\xa9\xc2\x80", 7, &k);
+    CHECK(same(o, k, "caf\xe9\x80", 5), "latin-1: %zu", k);
+    free(o);
+    o = lbs_latin1((const uint8_t *)"\xe2\x82\xac", 3, &k);
+    CHECK(!o, "U+20AC is not latin-1");
+    free(o);
+    o = lbs_latin1((const uint8_t *)"plain", 5, &k);
+    CHECK(!o, "ASCII needs no decoding");
+    free(o);
+    tap_end();
+
+    tap_begin("decoders: zlib complete, cut short, and capped");
+    uint8_t plain[4000], z[5000];
+    for (size_t i = 0; i < sizeof plain; i++) plain[i] = (uint8_t)(i * 7 % 251);
+    uLongf zn = sizeof z;
+    CHECK(compress(z, &zn, plain, sizeof plain) == Z_OK, "compress");
+    CHECK(lbs_compression(z, zn) == LBS_Z_ZLIB, "zlib magic");
+    int st;
+    o = lbs_decompress(LBS_Z_ZLIB, z, zn, 1 << 20, &k, &st);
+    CHECK(o && st == 0 && k == sizeof plain && !memcmp(o, plain, k), "complete: status %d, %zu bytes", st, k);
+    free(o);
+    o = lbs_decompress(LBS_Z_ZLIB, z, zn / 2, 1 << 20, &k, &st);
+    CHECK(o && st == 1 && k < sizeof plain && !memcmp(o, plain, k), "cut: status %d, %zu bytes", st, k);
+    free(o);
+    o = lbs_decompress(LBS_Z_ZLIB, z, zn, 1000, &k, &st);
+    CHECK(o && st == 2 && k == 1000, "capped: status %d, %zu bytes", st, k);
+    free(o);
+    CHECK(lbs_compression((const uint8_t *)"BZh9", 4) == LBS_Z_BZIP2 && lbs_compression((const uint8_t *)"xyzw", 4) == 0,
+          "bzip2 magic, and none");
+    tap_end();
+}
+
 int main(void)
 {
     test_verdicts();
+    test_decoders();
     test_pickles();
     test_safetensors_mem();
     const char *shared = tap_shared();
