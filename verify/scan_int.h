@@ -44,7 +44,7 @@ int  lbs_first_op(uint8_t c);   /* c can start a pickle stream (valid on an empt
 int  lbs_pickle_buf(lb_scan_file *r, const uint8_t *d, size_t n, const lbs_where *w, int depth, const char *via);
 /* Pickles, archives and compressed streams hidden in a string or bytes value, raw or as
  * hex / base64 / latin-1 text, layer under layer. Returns 1 if something was found.
- * raw_pickles 0: a pickle right at d[0] is left to the raw sweep that already saw it. */
+ * raw_pickles 0: a pickle right at d[0] is left to the sweep that already looked there. */
 int  lbs_payload(lb_scan_file *r, const uint8_t *d, size_t n, const lbs_where *w, int depth, int raw_pickles);
 
 /* scan_decode.c: decoders. Each returns a malloc'd, NUL-terminated buffer (*out, *outn),

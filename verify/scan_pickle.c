@@ -98,8 +98,19 @@ static lb_pickle *run(const uint8_t *d, size_t n, size_t pos, const lbs_where *w
     return p;
 }
 
-/* A complete pickle at d[pos] (protocol 2+ header, parses to STOP): its length, else 0.
- * *ops is charged with the opcodes the try ran. */
+/* A pickle worth reporting inside other data: it imports something, by proper names (random
+ * bytes parse to a short pickle now and then, but not to one naming modules). */
+static int names_globals(const lb_pickle *p)
+{
+    if (!p->n_globals) return 0;
+    for (size_t i = 0; i < p->n_globals; i++)
+        if (p->globals[i].op >= 0x82 && p->globals[i].op <= 0x84) return 0;   /* EXT: a number, not a name */
+        else if (!is_ident(p->globals[i].module) || !is_ident(p->globals[i].name)) return 0;
+    return 1;
+}
+
+/* A complete pickle at d[pos] (protocol 2+ header, parses to STOP, imports something): its
+ * length, else 0. *ops is charged with the opcodes the try ran. */
 static size_t pickle_at(const uint8_t *d, size_t n, size_t pos, uint64_t *ops)
 {
     if (pos + 3 > n || d[pos] != 0x80 || d[pos + 1] < 2 || d[pos + 1] > 5) return 0;
@@ -107,7 +118,7 @@ static size_t pickle_at(const uint8_t *d, size_t n, size_t pos, uint64_t *ops)
     lb_err err;
     int rc;
     lb_pickle *p = run(d, n, pos, &w0, 1000000, &rc, &err);
-    size_t len = p && !rc && p->n_ops >= 3 ? (size_t)(p->end - pos) : 0;
+    size_t len = p && !rc && names_globals(p) ? (size_t)(p->end - pos) : 0;
     *ops += p ? p->n_ops : 0;
     lb_pickle_free(p);
     return len;
@@ -143,14 +154,27 @@ static void nested_pickle(lb_scan_file *r, const uint8_t *d, size_t len, const l
     lbs_pickle_buf(r, d, len, w, depth + 1, "a nested pickle");
 }
 
-/* Complete pickles inside d[lo, hi) (raw bytes values, data past a break). */
-static void sweep(lb_scan_file *r, const uint8_t *d, size_t lo, size_t hi, const lbs_where *w, int depth)
+/* 1 if one of p's values read in place starts at q (lbs_payload looks at those itself). */
+static int payload_starts(const lb_pickle *p, const uint8_t *q, size_t *cur)
+{
+    for (size_t k = *cur; k < p->n_payloads; k++) {
+        if (!p->payloads[k].in_place) continue;
+        if (p->payloads[k].p == q) { *cur = k; return 1; }
+    }
+    return 0;
+}
+
+/* Complete pickles inside d[lo, hi) that import something: mid-value, or past a break. */
+static void sweep(lb_scan_file *r, const lb_pickle *p, const uint8_t *d, size_t lo, size_t hi, const lbs_where *w,
+                  int depth)
 {
     uint64_t ops = 0;     /* each try runs the machine: bound the work on hostile input */
+    size_t cur = 0;
     for (size_t i = lo; i + 3 <= hi && ops < MAX_TRY_OPS; i++) {
         const uint8_t *q = memchr(d + i, 0x80, hi - i - 2);
         if (!q) break;
         i = (size_t)(q - d);
+        if (payload_starts(p, q, &cur)) continue;
         size_t len = pickle_at(d, hi, i, &ops);
         if (!len) continue;
         if (depth >= LBS_MAX_NEST) {
@@ -177,7 +201,7 @@ static void payloads(lb_scan_file *r, const lb_pickle *p, const uint8_t *d, cons
         } else {
             lbs_decoded(&wp, w, buf_off(w, pl->off), "");
         }
-        lbs_payload(r, pl->p, (size_t)pl->n, &wp, depth, !pl->in_place);
+        lbs_payload(r, pl->p, (size_t)pl->n, &wp, depth, 1);
     }
 }
 
@@ -211,7 +235,7 @@ int lbs_pickle_buf(lb_scan_file *r, const uint8_t *d, size_t n, const lbs_where 
                         lbs_in(e, sizeof e, w, fo));
         }
         payloads(r, p, d, w, depth);
-        sweep(r, d, pos + 1, rc ? n : (size_t)end, w, depth);
+        sweep(r, p, d, pos + 1, rc ? n : (size_t)end, w, depth);
         if (rc) {
             if (strstr(err.msg, "(limit)"))
                 lbs_incomplete(r, lbs_file_off(w, end), err.msg, w);
@@ -319,9 +343,8 @@ int lbs_payload(lb_scan_file *r, const uint8_t *d, size_t n, const lbs_where *w,
     if (lbs_first_op(d[0])) {
         int complete;
         size_t len = decoded_pickle(r, d, n, &complete);
-        /* complete raw pickles with the header: the sweep of the outer pickle saw them */
-        if (len && !(complete && has_header(d, n) && !raw_pickles)) { nested_pickle(r, d, len, w, depth); return 1; }
-        if (len || has_header(d, n)) return len > 0;
+        if (len && raw_pickles) { nested_pickle(r, d, len, w, depth); return 1; }
+        if (len || has_header(d, n)) return len > 0;   /* !raw_pickles: the sweep saw it */
     }
     if (lbs_is_container(d, n)) {
         lb_scan_add(r, "PICKLE_NESTED", LB_SEV_SUSPICIOUS, lbs_file_off(w, 0),
