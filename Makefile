@@ -36,7 +36,7 @@ HELPER_BINS = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(HELPER_SRCS))
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRCS))
 
-.PHONY: all test asan fuzz bench install clean tests FORCE
+.PHONY: all test asan fuzz fuzz-long bench install clean tests FORCE
 all: $(TOOL_BINS)
 FORCE:
 
@@ -94,6 +94,11 @@ fuzz:
 	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang $(ALL_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build-fuzz/$$n $$f \
 	    $(foreach d,$(LIBDIRS),build-fuzz/lib$(d).a) $(LDLIBS) || exit 1; done
+
+# The fuzz campaign: every target for FUZZ_RUNS executions (or FUZZ_TIME s); inputs that add
+# coverage are merged into tests/fuzz/corpus; figures in build-fuzz/fuzz-long.tsv (docs/fuzzing.md).
+fuzz-long: fuzz
+	bash tests/fuzz/run_long.sh
 
 bench: tests
 	BUILD=$(BUILD) BIN=$(BIN) bash tests/bench/run.sh

@@ -71,20 +71,11 @@ def zip_bytes(members, method=zipfile.ZIP_STORED):
 
 def set_flag_bits(z, bits):
     """OR general-purpose flag bits into every local and central header."""
-    i = 0
-    while True:
-        i = z.find(b"PK\x03\x04", i)
-        if i < 0:
-            break
-        struct.pack_into("<H", z, i + 6, struct.unpack_from("<H", z, i + 6)[0] | bits)
-        i += 4
-    i = 0
-    while True:
-        i = z.find(b"PK\x01\x02", i)
-        if i < 0:
-            break
-        struct.pack_into("<H", z, i + 8, struct.unpack_from("<H", z, i + 8)[0] | bits)
-        i += 4
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        i = z.find(sig)
+        while i >= 0:
+            struct.pack_into("<H", z, i + at, struct.unpack_from("<H", z, i + at)[0] | bits)
+            i = z.find(sig, i + 4)
     return z
 
 
