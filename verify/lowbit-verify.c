@@ -74,10 +74,11 @@ static const lb_tool t_derived = { "lowbit-verify", "derived [--imatrix FILE] [-
     "keys, the recipe is re-run and every byte compared.", derived_opts };
 static const lb_tool t_scan = { "lowbit-verify", "scan [--deep] [--json] [-q] PATH...",
     "Scan files (folders are walked) for everything wrong with them, each finding with an ID,\n"
-    "a severity (info, warning, error, suspicious, malicious), the item and the byte offset:\n"
+    "a severity (info, warning, error, unscannable, suspicious, malicious), the item and the byte offset:\n"
     "git-LFS pointers and HTML pages saved as weights, truncation, sharded sets with a shard or\n"
     "tensor missing, overlapping or unaligned offsets, duplicate names, shape/size mismatches,\n"
-    "GGUF metadata that contradicts the tensors, pickle globals that can run code; with --deep,\n"
+    "GGUF metadata that contradicts the tensors, pickle globals that can run code, pickles hidden\n"
+    "in pickles (hex, base64, compressed, in archives), unsafe zip member names; with --deep,\n"
     "NaN/Inf, all-zero, constant and absurd values. Formats are detected by content. Nothing\n"
     "is ever executed. Output: 'path: SEVERITY ID: message (item, offset N)' per finding, then\n"
     "'path: VERDICT (format, N findings)'. Exit 1 if any finding is a warning or worse.", scan_opts };
