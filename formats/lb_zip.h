@@ -88,6 +88,8 @@ int  lb_zip_read(lb_zip *z, const lb_zip_entry *e, uint64_t max, uint8_t **data,
 /* The entry's csize stored bytes as they are in the archive (compressed, or encrypted),
  * whatever its method and flags; malloc'd, NUL-terminated. Refused: csize > max. */
 int  lb_zip_read_raw(lb_zip *z, const lb_zip_entry *e, uint64_t max, uint8_t **data, size_t *len, lb_err *err);
+/* n bytes at byte off of the entry's stored bytes (compressed or not), bounds-checked. */
+int  lb_zip_read_raw_at(lb_zip *z, const lb_zip_entry *e, uint64_t off, void *buf, size_t n, lb_err *err);
 /* Read n bytes at byte off of a stored (method 0) entry, bounds-checked, no CRC. */
 int  lb_zip_read_at(lb_zip *z, const lb_zip_entry *e, uint64_t off, void *buf, size_t n, lb_err *err);
 

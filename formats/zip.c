@@ -460,6 +460,17 @@ int lb_zip_read_at(lb_zip *z, const lb_zip_entry *e, uint64_t off, void *buf, si
     return rd(z, e->data_offset + off, buf, n, err);
 }
 
+int lb_zip_read_raw_at(lb_zip *z, const lb_zip_entry *e, uint64_t off, void *buf, size_t n, lb_err *err)
+{
+    if (e->anomalies & LB_ZIP_A_BAD_LOCAL)
+        return lb_err_item(err, LB_EFORMAT, "entry", e->name, e->local_offset, "%s", e->problem);
+    if (off > e->csize || n > e->csize - off)
+        return lb_err_item(err, LB_EFORMAT, "entry", e->name, e->data_offset,
+                           "read of %zu bytes at %llu past its stored size %llu", n, (unsigned long long)off,
+                           (unsigned long long)e->csize);
+    return rd(z, e->data_offset + off, buf, n, err);
+}
+
 static int inflate_entry(lb_zip *z, const lb_zip_entry *e, uint8_t *dst, lb_err *err)
 {
     z_stream s;

@@ -24,6 +24,7 @@
 
 #define LEGACY_PREFIX ((uint64_t)64 << 20)  /* legacy torch files: pickles first, storages after */
 #define PEEK          ((uint64_t)1 << 16)  /* bytes of a compressed file decoded to see what it is */
+#define PEEK_NPY      8192                 /* bytes of a big .npy member read for its header */
 
 /* ---- where bytes come from, the work budget ------------------------------------------ */
 
@@ -70,6 +71,10 @@ int lbs_charge(lb_scan_file *r, uint64_t n)
     return -1;
 }
 
+static int is_zip(const uint8_t *d, size_t n) { return n >= 4 && (!memcmp(d, "PK\3\4", 4) || !memcmp(d, "PK\5\6", 4)); }
+static int is_7z(const uint8_t *d, size_t n) { return n >= 6 && !memcmp(d, "7z\xbc\xaf\x27\x1c", 6); }
+static int is_npy(const uint8_t *d, size_t n) { return n >= 6 && !memcmp(d, "\x93NUMPY", 6); }
+
 /* ---- NumPy .npy ----------------------------------------------------------------------- */
 
 /* Bytes per element from a simple descr ('<f4', '|b1', '<U10'); 0 if not simple. */
@@ -114,6 +119,7 @@ static void scan_npy(lb_scan_file *r, const uint8_t *d, size_t n, uint64_t fsize
         lbs_where wd = *w;
         if (w->exact) wd.base = w->base + data;
         lbs_pickle_buf(r, d + data, n - data, &wd, depth + 1, "the object array's pickle");
+        if (n < fsize) lbs_incomplete(r, lbs_file_off(w, n), "an object array's pickle over the scan limit", w);
         return;
     }
     uint64_t item = npy_itemsize(descr), nel = 1;
@@ -128,12 +134,12 @@ static void scan_npy(lb_scan_file *r, const uint8_t *d, size_t n, uint64_t fsize
     }
     uint64_t need;
     if (lb_mul64(nel, item, &need) || lb_add64(need, data, &need)) return;
-    if (need > n)
-        lb_scan_add(r, "TRUNCATED", LB_SEV_ERROR, lbs_file_off(w, n), "npy data needs %llu bytes, there are %zu%s",
-                    (unsigned long long)need, n, lbs_in(e, sizeof e, w, n));
-    else if (need < n)
+    if (need > fsize)
+        lb_scan_add(r, "TRUNCATED", LB_SEV_ERROR, lbs_file_off(w, fsize), "npy data needs %llu bytes, there are %llu%s",
+                    (unsigned long long)need, (unsigned long long)fsize, lbs_in(e, sizeof e, w, fsize));
+    else if (need < fsize)
         lb_scan_add(r, "TRAILING_DATA", LB_SEV_WARNING, lbs_file_off(w, need), "%llu bytes after the npy array data%s",
-                    (unsigned long long)(n - need), lbs_in(e, sizeof e, w, need));
+                    (unsigned long long)(fsize - need), lbs_in(e, sizeof e, w, need));
 }
 
 /* ---- zip ------------------------------------------------------------------------------ */
@@ -219,6 +225,29 @@ static uint8_t *entry_data(lb_zip *z, const lb_zip_entry *en, size_t *len, int *
     return out;
 }
 
+/* A member too big to read whole: a plain .npy array (an .npz of big arrays) needs only its
+ * header. 1 if it was one (and checked). */
+static int big_npy(lb_scan_file *r, lb_zip *z, const lb_zip_entry *en, const lbs_where *w, int depth, size_t *npy)
+{
+    if ((en->method != 0 && en->method != 8) || en->encrypted) return 0;
+    uint8_t raw[PEEK_NPY], *d = raw;
+    size_t n = en->csize < sizeof raw ? (size_t)en->csize : sizeof raw;
+    lb_err err;
+    lb_err_clear(&err);
+    if (lb_zip_read_raw_at(z, en, 0, raw, n, &err)) return 0;
+    int st;
+    if (en->method == 8 && !(d = lbs_decompress(LBS_Z_DEFLATE, raw, n, sizeof raw, &n, &st))) return 0;
+    int ok = is_npy(d, n) && n >= 10;
+    if (ok) {
+        lbs_where we = { en->name, w->exact ? w->base + en->data_offset : w->base, w->exact && en->method == 0, "" };
+        snprintf(we.chain, sizeof we.chain, "%s", w->chain);
+        scan_npy(r, d, n, en->usize, &we, depth + 1, 0);
+        (*npy)++;
+    }
+    if (d != raw) free(d);
+    return ok;
+}
+
 static void scan_entry(lb_scan_file *r, lb_zip *z, const lb_zip_entry *en, const lbs_where *w, int depth, size_t *npy)
 {
     uint64_t at = lbs_file_off(w, en->local_offset);
@@ -228,6 +257,7 @@ static void scan_entry(lb_scan_file *r, lb_zip *z, const lb_zip_entry *en, const
         return;
     }
     if (en->csize > LBS_ENTRY_MAX || en->usize > LBS_ENTRY_MAX) {
+        if (big_npy(r, z, en, w, depth, npy)) return;
         lb_scan_addi(r, "ENTRY_NOT_SCANNED", LB_SEV_UNSCANNABLE, "entry", en->name, at,
                      "%llu bytes, over the %llu-byte scan limit", (unsigned long long)en->usize,
                      (unsigned long long)LBS_ENTRY_MAX);
@@ -366,9 +396,6 @@ static void scan_7z(lb_scan_file *r, const uint8_t *d, size_t n, const lbs_where
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
-static int is_zip(const uint8_t *d, size_t n) { return n >= 4 && (!memcmp(d, "PK\3\4", 4) || !memcmp(d, "PK\5\6", 4)); }
-static int is_7z(const uint8_t *d, size_t n) { return n >= 6 && !memcmp(d, "7z\xbc\xaf\x27\x1c", 6); }
-static int is_npy(const uint8_t *d, size_t n) { return n >= 6 && !memcmp(d, "\x93NUMPY", 6); }
 
 int lbs_is_container(const uint8_t *d, size_t n) { return is_zip(d, n) || is_7z(d, n) || is_npy(d, n); }
 

@@ -247,6 +247,23 @@ put("benign_vocab.pkl", pickle.dumps(["category", "Something", "cos", "system", 
 put("benign_zip.zip", zip_bytes([("README.txt", b"hello\n" * 20), ("config.json", b'{"a": 1}\n')], zipfile.ZIP_DEFLATED),
     "clean", "-", "L benign", "a zip of text")
 
+def big_npy_zip(descr, shape, itemsize):
+    """An .npz member declaring more than the 1 GiB the scanner reads whole (sizes patched)."""
+    h = ("{'descr': '%s', 'fortran_order': False, 'shape': (%d,), }" % (descr, shape)).encode()
+    h += b" " * (63 - (10 + len(h)) % 64) + b"\n"
+    head = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h
+    z = zip_bytes([("a.npy", head + b"\0" * 4096)], zipfile.ZIP_DEFLATED)
+    size = len(head) + shape * itemsize
+    for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        i = z.find(sig)
+        struct.pack_into("<I", z, i + at, size)
+    return z
+
+put("benign_big_npz.npz", big_npy_zip("<f4", 1 << 29, 4), "clean", "-", "L benign",
+    "a 2 GiB float32 array member: over the read limit, its header is enough")
+put("big_object_npz.npz", big_npy_zip("|O", 1 << 28, 8), "unscannable", "SCAN_INCOMPLETE", "K unscannable",
+    "a 2 GiB object-array member: its pickle cannot be read whole")
+
 # ---- P: picklescan's own test files, rebuilt from tests/init_data_files.py ----
 _payload = "__import__('os').system('whoami')"
 PS = [  # file, module, qualified name, args, protocol
