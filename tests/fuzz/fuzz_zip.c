@@ -30,6 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 free(b);
             }
             if (x->usize >= 16) lb_zip_read_at(z, x, x->usize - 16, tmp, 16, &err);
+            if (x->csize >= 16) lb_zip_read_raw_at(z, x, x->csize - 16, tmp, 16, &err);
         }
         lb_zip_close(z);
     }
