@@ -127,15 +127,24 @@ uint8_t *lbs_decompress(int kind, const uint8_t *d, size_t n, uint64_t max, size
     }
 }
 
-static int is_space(uint8_t c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+#define B LBS_C_B64
+#define H (LBS_C_B64 | LBS_C_HEX)
+#define S LBS_C_SPACE
+const uint8_t lbs_class[256] = {
+    ['\t'] = S, ['\n'] = S, ['\r'] = S, [' '] = S, ['+'] = B, ['-'] = B, ['/'] = B, ['_'] = B,
+    ['0'] = H, ['1'] = H, ['2'] = H, ['3'] = H, ['4'] = H, ['5'] = H, ['6'] = H, ['7'] = H, ['8'] = H, ['9'] = H,
+    ['A'] = H, ['B'] = H, ['C'] = H, ['D'] = H, ['E'] = H, ['F'] = H, ['G'] = B, ['H'] = B, ['I'] = B, ['J'] = B,
+    ['K'] = B, ['L'] = B, ['M'] = B, ['N'] = B, ['O'] = B, ['P'] = B, ['Q'] = B, ['R'] = B, ['S'] = B, ['T'] = B,
+    ['U'] = B, ['V'] = B, ['W'] = B, ['X'] = B, ['Y'] = B, ['Z'] = B,
+    ['a'] = H, ['b'] = H, ['c'] = H, ['d'] = H, ['e'] = H, ['f'] = H, ['g'] = B, ['h'] = B, ['i'] = B, ['j'] = B,
+    ['k'] = B, ['l'] = B, ['m'] = B, ['n'] = B, ['o'] = B, ['p'] = B, ['q'] = B, ['r'] = B, ['s'] = B, ['t'] = B,
+    ['u'] = B, ['v'] = B, ['w'] = B, ['x'] = B, ['y'] = B, ['z'] = B,
+};
+#undef B
+#undef H
+#undef S
 
-int lbs_is_hex(uint8_t c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
-int lbs_is_b64(uint8_t c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
-           c == '-' || c == '_';
-}
+static int is_space(uint8_t c) { return lbs_class[c] & LBS_C_SPACE; }
 
 static int hexval(uint8_t c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
 

@@ -62,8 +62,10 @@ uint8_t *lbs_base64(const uint8_t *s, size_t n, size_t *outn);
 /* UTF-8 text holding code points U+0080..U+00FF and none above: its latin-1 bytes (how
  * Python 3 pickles bytes for protocols 0-2: _codecs.encode(text, 'latin1')). */
 uint8_t *lbs_latin1(const uint8_t *s, size_t n, size_t *outn);
-/* Character classes of the text decoders. */
-int lbs_is_hex(uint8_t c);
-int lbs_is_b64(uint8_t c);
+/* Character classes of the text decoders: a table, since the text sweep asks per byte. */
+enum { LBS_C_B64 = 1, LBS_C_HEX = 2, LBS_C_SPACE = 4 };
+extern const uint8_t lbs_class[256];
+static inline int lbs_is_hex(uint8_t c) { return (lbs_class[c] & LBS_C_HEX) != 0; }
+static inline int lbs_is_b64(uint8_t c) { return (lbs_class[c] & LBS_C_B64) != 0; }
 
 #endif
