@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lb_cpu.h"
 #include "lb_le.h"
 
 #define PLAIN(i, nm, st, g, k, sz) [i] = { i, nm, st, g, k, 1, sz }
@@ -220,8 +221,8 @@ int lb_plain_to_f32(int id, const void *src, float *dst, size_t n)
     size_t i;
     switch (id) {
     case LB_F32: for (i = 0; i < n; i++) dst[i] = lb_ldf32(p + 4 * i); return 0;
-    case LB_F16: for (i = 0; i < n; i++) dst[i] = lb_f16_to_f32(lb_ld16(p + 2 * i)); return 0;
-    case LB_BF16: for (i = 0; i < n; i++) dst[i] = lb_bf16_to_f32(lb_ld16(p + 2 * i)); return 0;
+    case LB_F16: lb_f16_row_to_f32(p, dst, n); return 0;
+    case LB_BF16: lb_bf16_row_to_f32(p, dst, n); return 0;
     case LB_F64: for (i = 0; i < n; i++) dst[i] = (float)lb_ldf64(p + 8 * i); return 0;
     case LB_F8_E4M3: for (i = 0; i < n; i++) dst[i] = lb_e4m3_to_f32(p[i]); return 0;
     case LB_F8_E5M2: for (i = 0; i < n; i++) dst[i] = lb_e5m2_to_f32(p[i]); return 0;
@@ -243,8 +244,8 @@ int lb_f32_to_plain(int id, const float *src, void *dst, size_t n)
     size_t i;
     switch (id) {
     case LB_F32: for (i = 0; i < n; i++) lb_stf32(p + 4 * i, src[i]); return 0;
-    case LB_F16: for (i = 0; i < n; i++) lb_st16(p + 2 * i, lb_f32_to_f16(src[i])); return 0;
-    case LB_BF16: for (i = 0; i < n; i++) lb_st16(p + 2 * i, lb_f32_to_bf16(src[i])); return 0;
+    case LB_F16: lb_f32_row_to_f16(src, p, n); return 0;
+    case LB_BF16: lb_f32_row_to_bf16(src, p, n); return 0;
     case LB_F64: for (i = 0; i < n; i++) lb_stf64(p + 8 * i, (double)src[i]); return 0;
     case LB_F8_E4M3: for (i = 0; i < n; i++) p[i] = lb_f32_to_e4m3(src[i]); return 0;
     case LB_F8_E5M2: for (i = 0; i < n; i++) p[i] = lb_f32_to_e5m2(src[i]); return 0;

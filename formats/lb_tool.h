@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lb_cpu.h"
 #include "lb_error.h"
 #include "lb_io.h"
 
@@ -137,6 +138,11 @@ static int lb_parse_opts(int argc, char **argv, const lb_tool *t,
         if (idx >= 0) on(idx, optarg, ctx);
     }
     free(lo);
+    lb_err cerr;
+    if (lb_cpu_init(&cerr)) {   /* LOWBIT_CPU names a kernel path this machine lacks */
+        fprintf(stderr, "%s: %s\n", t->name, cerr.msg);
+        exit(LB_EUSAGE);
+    }
     return optind;
 }
 

@@ -24,6 +24,7 @@
 
 #include "lb_dtype.h"
 #include "lb_le.h"
+#include "qimpl.h"
 
 #define QK LB_QK_K
 /* A group whose largest |x| is below this is all zero (ggml's GROUP_MAX_EPS). */
@@ -389,11 +390,15 @@ static void q2_block_ref(const float *x, uint8_t *b, const float *unused)
 {
     (void)unused;
     uint8_t L[QK], Laux[16];
-    float w[16], mins[QK / 16], scales[QK / 16];
+    float w[QK], mins[QK / 16], scales[QK / 16];
     float max_scale = 0, max_min = 0;
+    for (int i = 0; i < QK; i++) w[i] = fabsf(x[i]);
+    for (int h = 0; h < 2; h++)   /* 8 sub-blocks at a time on the fast path */
+        if (!lbq_fit_affine8(16, 3, x + 128 * h, 16, w + 128 * h, 16, L + 128 * h, 16, scales + 8 * h, mins + 8 * h,
+                             -0.5f, 0.1f, 15, 1))
+            for (int j = 8 * h; j < 8 * h + 8; j++)
+                scales[j] = fit_affine(16, 3, x + 16 * j, w + 16 * j, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, 1);
     for (int j = 0; j < QK / 16; j++) {
-        for (int i = 0; i < 16; i++) w[i] = fabsf(x[16 * j + i]);
-        scales[j] = fit_affine(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, 1);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -423,14 +428,18 @@ static void q2_block_ref(const float *x, uint8_t *b, const float *unused)
 static void q2_block_weighted(const float *x, uint8_t *b, const float *qw)
 {
     uint8_t L[QK], Laux[16], Ls[QK / 16], Lm[QK / 16];
-    float w[16], sw[QK / 16], mins[QK / 16], scales[QK / 16];
+    float w[QK], sw[QK / 16], mins[QK / 16], scales[QK / 16];
     float sigma2 = sum_squares(x, QK) / QK;
     for (int j = 0; j < QK / 16; j++) {
-        for (int i = 0; i < 16; i++) w[i] = qw[16 * j + i] * sqrtf(sigma2 + x[16 * j + i] * x[16 * j + i]);
+        for (int i = 0; i < 16; i++) w[16 * j + i] = qw[16 * j + i] * sqrtf(sigma2 + x[16 * j + i] * x[16 * j + i]);
         sw[j] = 0;
-        for (int i = 0; i < 16; i++) sw[j] += w[i];
-        scales[j] = fit_affine(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36, 0);
+        for (int i = 0; i < 16; i++) sw[j] += w[16 * j + i];
     }
+    for (int h = 0; h < 2; h++)
+        if (!lbq_fit_affine8(16, 3, x + 128 * h, 16, w + 128 * h, 16, L + 128 * h, 16, scales + 8 * h, mins + 8 * h,
+                             -0.9f, 0.05f, 36, 0))
+            for (int j = 8 * h; j < 8 * h + 8; j++)
+                scales[j] = fit_affine(16, 3, x + 16 * j, w + 16 * j, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36, 0);
     float dm = fit_positive(QK / 16, 15, scales, Ls, sw);
     float mm = fit_positive(QK / 16, 15, mins, Lm, sw);
     for (int j = 0; j < QK / 16; j++) b[Q2_SC + j] = wrap_u8(Ls[j] | Lm[j] << 4);
@@ -493,15 +502,17 @@ static void q3_block_weighted(const float *x, uint8_t *b, const float *qw)
 {
     int8_t L[QK], Ls[QK / 16];
     int lv[QK / 16];
-    float w[16], sw[QK / 16], scales[QK / 16];
+    float w[QK], sw[QK / 16], scales[QK / 16];
     float sigma2 = 2 * sum_squares(x, QK) / QK;
     for (int j = 0; j < QK / 16; j++) {
-        for (int i = 0; i < 16; i++) w[i] = qw[16 * j + i] * sqrtf(sigma2 + x[16 * j + i] * x[16 * j + i]);
+        for (int i = 0; i < 16; i++) w[16 * j + i] = qw[16 * j + i] * sqrtf(sigma2 + x[16 * j + i] * x[16 * j + i]);
         float sumw = 0;
-        for (int i = 0; i < 16; i++) sumw += w[i];
+        for (int i = 0; i < 16; i++) sumw += w[16 * j + i];
         sw[j] = sumw;
-        scales[j] = fit_symmetric(16, 4, x + 16 * j, L + 16 * j, w);
     }
+    for (int h = 0; h < 2; h++)
+        if (!lbq_fit_symmetric8(16, 4, x + 128 * h, 16, w + 128 * h, 16, (uint8_t *)L + 128 * h, 16, scales + 8 * h))
+            for (int j = 8 * h; j < 8 * h + 8; j++) scales[j] = fit_symmetric(16, 4, x + 16 * j, L + 16 * j, w + 16 * j);
     float d_block = fit_symmetric(QK / 16, 32, scales, Ls, sw);
     for (int j = 0; j < QK / 16; j++) lv[j] = Ls[j];
     pack_q3_scales(b + Q3_SC, lv);
@@ -514,12 +525,16 @@ static void q3_block_weighted(const float *x, uint8_t *b, const float *qw)
 static void k4_scales_ref(const float *x, uint8_t *b, uint8_t *L, int nmax, float rmin, float rdelta, int nstep)
 {
     uint8_t Laux[32], ls[QK / 32], lm[QK / 32];
-    float w[32], mins[QK / 32], scales[QK / 32];
+    float w[QK], mins[QK / 32], scales[QK / 32];
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < QK / 32; j++) {
         float av_x = sqrtf(sum_squares(x + 32 * j, 32) / 32);
-        for (int i = 0; i < 32; i++) w[i] = av_x + fabsf(x[32 * j + i]);
-        scales[j] = fit_affine(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, rdelta, nstep, 0);
+        for (int i = 0; i < 32; i++) w[32 * j + i] = av_x + fabsf(x[32 * j + i]);
+    }
+    if (!lbq_fit_affine8(32, nmax, x, 32, w, 32, L, 32, scales, mins, rmin, rdelta, nstep, 0))
+        for (int j = 0; j < QK / 32; j++)
+            scales[j] = fit_affine(32, nmax, x + 32 * j, w + 32 * j, L + 32 * j, &mins[j], Laux, rmin, rdelta, nstep, 0);
+    for (int j = 0; j < QK / 32; j++) {
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -540,15 +555,17 @@ static void k4_scales_ref(const float *x, uint8_t *b, uint8_t *L, int nmax, floa
 static void k4_scales_weighted(const float *x, uint8_t *b, uint8_t *L, int nmax, const float *qw, int clamp63)
 {
     uint8_t Laux[32], Ls[QK / 32], Lm[QK / 32];
-    float w[32], sw[QK / 32], mins[QK / 32], scales[QK / 32];
+    float w[QK], sw[QK / 32], mins[QK / 32], scales[QK / 32];
     float sigma2 = 2 * sum_squares(x, QK) / QK;
     for (int j = 0; j < QK / 32; j++) {
-        for (int i = 0; i < 32; i++) w[i] = qw[32 * j + i] * sqrtf(sigma2 + x[32 * j + i] * x[32 * j + i]);
+        for (int i = 0; i < 32; i++) w[32 * j + i] = qw[32 * j + i] * sqrtf(sigma2 + x[32 * j + i] * x[32 * j + i]);
         float sumw = 0;
-        for (int i = 0; i < 32; i++) sumw += w[i];
+        for (int i = 0; i < 32; i++) sumw += w[32 * j + i];
         sw[j] = sumw;
-        scales[j] = fit_affine(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36, 0);
     }
+    if (!lbq_fit_affine8(32, nmax, x, 32, w, 32, L, 32, scales, mins, -0.9f, 0.05f, 36, 0))
+        for (int j = 0; j < QK / 32; j++)
+            scales[j] = fit_affine(32, nmax, x + 32 * j, w + 32 * j, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36, 0);
     float d_block = fit_positive(QK / 32, 63, scales, Ls, sw);
     float m_block = fit_positive(QK / 32, 63, mins, Lm, sw);
     if (clamp63)
@@ -641,8 +658,12 @@ static void q6_block(const float *x, uint8_t *b, const float *qw)
     int8_t L[QK];
     float scales[QK / 16];
     float max_scale = 0, max_abs = 0;
+    for (int h = 0; h < 2; h++)
+        if (!lbq_fit_symmetric8(16, 32, x + 128 * h, 16, qw ? qw + 128 * h : NULL, 16, (uint8_t *)L + 128 * h, 16,
+                                scales + 8 * h))
+            for (int j = 8 * h; j < 8 * h + 8; j++)
+                scales[j] = fit_symmetric(16, 32, x + 16 * j, L + 16 * j, qw ? qw + 16 * j : NULL);
     for (int j = 0; j < QK / 16; j++) {
-        scales[j] = fit_symmetric(16, 32, x + 16 * j, L + 16 * j, qw ? qw + 16 * j : NULL);
         float a = fabsf(scales[j]);
         if (a > max_abs) { max_abs = a; max_scale = scales[j]; }
     }

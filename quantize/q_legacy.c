@@ -185,6 +185,7 @@ static void block_weights(float *w, const float *x, const float *qw, float sigma
 
 static void q8_0_block(const float *x, uint8_t *b)
 {
+    if (lbq_q8_0_block_fast(x, b)) return;
     float amax = 0.0f;
     for (int j = 0; j < QK; j++) {
         float a = fabsf(x[j]);

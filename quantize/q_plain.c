@@ -2,8 +2,10 @@
  * quantizer goes through one table.
  *   F32  4 B = 32 bpw   F16  2 B = 16 bpw   BF16  2 B = 16 bpw   (little-endian)
  * Rounding is to nearest, ties to even (formats/dtype.c); importance weights do not
- * apply. */
+ * apply. The f16/bf16 rows go through the active CPU path (lb_cpu.h), same bits. */
 #include "qimpl.h"
+
+#include "lb_cpu.h"
 
 _Static_assert(sizeof(float) == 4, "f32 element is 4 bytes");
 _Static_assert(sizeof(uint16_t) == 2, "f16/bf16 element is 2 bytes");
@@ -33,15 +35,13 @@ static size_t f16_quantize(const float *src, void *dst, int64_t nrows, int64_t n
 {
     (void)imatrix;
     int64_t n = nrows * n_per_row;
-    uint8_t *out = dst;
-    for (int64_t i = 0; i < n; i++) lb_st16(out + 2 * i, lb_f32_to_f16(src[i]));
+    lb_f32_row_to_f16(src, dst, (size_t)n);
     return (size_t)n * 2;
 }
 
 static void f16_dequantize(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n; i++) dst[i] = lb_f16_to_f32(lb_ld16(b + 2 * i));
+    lb_f16_row_to_f32(src, dst, (size_t)n);
 }
 
 static size_t bf16_quantize(const float *src, void *dst, int64_t nrows, int64_t n_per_row,
@@ -49,15 +49,13 @@ static size_t bf16_quantize(const float *src, void *dst, int64_t nrows, int64_t 
 {
     (void)imatrix;
     int64_t n = nrows * n_per_row;
-    uint8_t *out = dst;
-    for (int64_t i = 0; i < n; i++) lb_st16(out + 2 * i, lb_f32_to_bf16(src[i]));
+    lb_f32_row_to_bf16(src, dst, (size_t)n);
     return (size_t)n * 2;
 }
 
 static void bf16_dequantize(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n; i++) dst[i] = lb_bf16_to_f32(lb_ld16(b + 2 * i));
+    lb_bf16_row_to_f32(src, dst, (size_t)n);
 }
 
 const lb_qkernel lb_qk_f32 = { LB_F32, "f32", 1, 4, f32_quantize, f32_dequantize, 0, 0 };

@@ -105,6 +105,20 @@ static inline int lbq_best_index_i8(int n, const int8_t *val, float x)
 static inline void lbq_st_f16(uint8_t *p, float f) { lb_st16(p, lb_f32_to_f16(f)); }
 static inline float lbq_ld_f16(const uint8_t *p) { return lb_f16_to_f32(lb_ld16(p)); }
 
+/* Fast paths (simd_avx2.c). Each runs 8 independent groups at once, group g at x + g*xs
+ * (weights w + g*ws, levels L + g*Ls), with exactly the float operations of the scalar
+ * function it mirrors, so the results are the same bits. They return 1 when done, 0 when
+ * they decline (no fast path active, or a NaN/Inf in the input): the caller then runs
+ * the scalar code. n <= 32. */
+/* fit_affine (kquants.c) / search_affine (q_legacy.c): scale[g], neg_min[g], L. */
+int lbq_fit_affine8(int n, int nmax, const float *x, int xs, const float *w, int ws, uint8_t *L, int Ls,
+                    float *scale, float *neg_min, float rmin, float rdelta, int nstep, int use_mad);
+/* fit_symmetric (kquants.c): scale[g], L = level + nmax; w NULL: x^2. */
+int lbq_fit_symmetric8(int n, int nmax, const float *x, int xs, const float *w, int ws, uint8_t *L, int Ls,
+                       float *scale);
+/* One whole Q8_0 block (34 bytes). */
+int lbq_q8_0_block_fast(const float *x, uint8_t *b);
+
 /* The 16 signed levels of IQ4_NL / IQ4_XS (a fact of the format). */
 extern const int8_t lbq_iq4nl_values[16];
 

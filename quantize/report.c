@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_cpu.h"
 #include "lb_dtype.h"
 #include "lb_json.h"
 #include "lb_qrun.h"
@@ -31,6 +32,7 @@ struct cJSON *lb_qreport_json(const lb_qreport *rep, size_t n, const char *tool,
     cJSON_AddStringToObject(doc, "output", output);
     cJSON_AddStringToObject(doc, "type", type);
     cJSON_AddNumberToObject(doc, "ftype", ftype);
+    cJSON_AddStringToObject(doc, "kernels", lb_cpu_name(lb_cpu_active()));
     cJSON *ts = cJSON_AddArrayToObject(doc, "tensors");
     for (size_t i = 0; i < n; i++) {
         lb_tensor t = { 0 };
@@ -94,7 +96,7 @@ char *lb_qreport_table(const lb_qreport *rep, size_t n)
     }
     sums t = sum_up(rep, n);
     snprintf(s + k, cap - k, "total: %zu tensors, %" PRIu64 " params, %" PRIu64 " -> %" PRIu64 " bytes, %.3f bits per weight, "
-             "parameter-weighted relative rmse %.6f\n", n, t.params, t.in_bytes, t.bytes,
-             t.params ? 8.0 * (double)t.bytes / (double)t.params : 0, t.rel_w);
+             "parameter-weighted relative rmse %.6f; kernels: %s\n", n, t.params, t.in_bytes, t.bytes,
+             t.params ? 8.0 * (double)t.bytes / (double)t.params : 0, t.rel_w, lb_cpu_name(lb_cpu_active()));
     return s;
 }
