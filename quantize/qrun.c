@@ -2,6 +2,7 @@
 #include "lb_qrun.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,25 +43,57 @@ static void hash_bytes(srchash *h, uint64_t off, const void *p, size_t n)
 
 /* ---- one tensor, in chunks of rows ---- */
 
-typedef struct bufs { uint8_t *raw, *q; float *x, *hat; size_t cap_raw, cap_q, cap_f; } bufs;
+/* Rows per chunk: chunk_bytes of f32, at least 1, at most the tensor and LB_QRUN_MAX_ROWS
+ * (the per-row metrics of a chunk stay small whatever the row length). */
+#define LB_QRUN_MAX_ROWS 65536
 
-static int bufs_need(bufs *b, size_t raw, size_t q, size_t f, lb_err *err)
+/* Two of raw, q and rowm: the workers fill one set while the calling thread hashes,
+ * writes and merges the other (the previous chunk). x and hat are the workers' alone. */
+typedef struct bufs {
+    uint8_t *raw[2], *q[2];
+    float *x, *hat;
+    lb_metrics *rowm[2];
+    size_t cap_raw, cap_q, cap_f, cap_rows;
+} bufs;
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (raw > b->cap_raw) { free(b->raw); b->raw = malloc(raw); b->cap_raw = b->raw ? raw : 0; }
-    if (q > b->cap_q) { free(b->q); b->q = malloc(q); b->cap_q = b->q ? q : 0; }
-    if (f > b->cap_f) {
-        free(b->x); free(b->hat);
-        b->x = malloc(f * sizeof(float));
-        b->hat = malloc(f * sizeof(float));
-        b->cap_f = b->x && b->hat ? f : 0;
+    if (need <= *cap) return 0;
+    free(*p);
+    *p = malloc(need * elem);
+    *cap = *p ? need : 0;
+    return *p ? 0 : -1;
+}
+
+static int bufs_need(bufs *b, size_t raw, size_t q, size_t f, size_t rows, lb_err *err)
+{
+    int bad = 0;
+    size_t c;
+    if (raw > b->cap_raw) {
+        for (int k = 0; k < 2; k++) { c = 0; bad |= grow((void **)&b->raw[k], &c, raw, 1); }
+        b->cap_raw = bad ? 0 : raw;
     }
-    if (!b->raw || !b->q || !b->x || !b->hat) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    if (q > b->cap_q) {
+        for (int k = 0; k < 2; k++) { c = 0; bad |= grow((void **)&b->q[k], &c, q, 1); }
+        b->cap_q = bad ? 0 : q;
+    }
+    if (f > b->cap_f) {
+        c = 0; bad |= grow((void **)&b->x, &c, f, sizeof(float));
+        c = 0; bad |= grow((void **)&b->hat, &c, f, sizeof(float));
+        b->cap_f = bad ? 0 : f;
+    }
+    if (rows > b->cap_rows) {
+        for (int k = 0; k < 2; k++) { c = 0; bad |= grow((void **)&b->rowm[k], &c, rows, sizeof(lb_metrics)); }
+        b->cap_rows = bad ? 0 : rows;
+    }
+    if (bad) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
     return LB_OK;
 }
 
 static void bufs_free(bufs *b)
 {
-    free(b->raw); free(b->q); free(b->x); free(b->hat);
+    for (int k = 0; k < 2; k++) { free(b->raw[k]); free(b->q[k]); free(b->rowm[k]); }
+    free(b->x); free(b->hat);
     memset(b, 0, sizeof *b);
 }
 
@@ -94,11 +127,11 @@ static int check_finite(const job *j, const float *x, uint64_t n, uint64_t first
     return LB_OK;
 }
 
-/* One chunk of rows [r0, r0+n) of f32 x: quantize to type in runs of rows that share an
- * expert (and so an imatrix row: w + e * ne0), decode the blocks back into hat, and add the
- * rows to the metrics. The same step for writing and for the planner's measurements. */
-static int quantize_chunk(int type, const float *x, uint8_t *q, float *hat, uint64_t r0, uint64_t n, uint64_t ne0,
-                          uint64_t rows_per_mat, const float *w, int nthreads, lb_metrics *m, lb_err *err)
+/* Quantize rows [r0, r0+n) of f32 x (x, q and hat point at row r0) in runs of rows that
+ * share an expert (and so an imatrix row: w + e * ne0), decode the blocks back into hat.
+ * The same step for writing and for the planner's measurements. */
+static int quantize_rows(int type, const float *x, uint8_t *q, float *hat, uint64_t r0, uint64_t n, uint64_t ne0,
+                         uint64_t rows_per_mat, const float *w, int nthreads, lb_err *err)
 {
     size_t out_row = lb_quant_row_size(type, (int64_t)ne0);
     for (uint64_t a = r0; a < r0 + n;) {
@@ -108,53 +141,166 @@ static int quantize_chunk(int type, const float *x, uint8_t *q, float *hat, uint
                                    w ? w + e * ne0 : NULL, nthreads, NULL, err));
         a = b;
     }
-    LB_TRY(lb_dequantize_any(type, q, hat, (int64_t)(n * ne0), err));
+    return lb_dequantize_any(type, q, hat, (int64_t)(n * ne0), err);
+}
+
+/* The planner's step: a chunk's rows quantized and measured into m, row by row. */
+static int quantize_chunk(int type, const float *x, uint8_t *q, float *hat, uint64_t r0, uint64_t n, uint64_t ne0,
+                          uint64_t rows_per_mat, const float *w, int nthreads, lb_metrics *m, lb_err *err)
+{
+    LB_TRY(quantize_rows(type, x, q, hat, r0, n, ne0, rows_per_mat, w, nthreads, err));
     for (uint64_t r = 0; r < n; r++)
         lb_metrics_add(m, x + r * ne0, hat + r * ne0, w ? w + ((r0 + r) / rows_per_mat) * ne0 : NULL, (int64_t)ne0);
     return LB_OK;
 }
 
+/* One worker's share of a chunk: rows [a, b) of the tensor, chunk starting at row c0.
+ * Everything that scales with the data happens here: read (when the source allows
+ * concurrent reads), decode, the finiteness check, quantize, decode again, and each row's
+ * metrics, kept per row so that merging them in row order gives the same sums for any
+ * number of workers. */
+typedef struct share {
+    const job *j;
+    int        slot;            /* which of the double buffers */
+    int        reads;           /* 1: read the input rows here */
+    uint64_t   c0, a, b;        /* tensor rows */
+    int        rc;
+    lb_err     err;
+} share;
+
+static void *run_share(void *arg)
+{
+    share *s = arg;
+    const job *j = s->j;
+    const lb_tensor *t = j->t;
+    const lb_type_traits *it = lb_type_get(t->type);
+    uint64_t ne0 = t->shape[t->ndim - 1], nrows = t->nelem / ne0;
+    uint64_t rows_per_mat = j->n_mat ? nrows / j->n_mat : nrows;
+    size_t in_row = (size_t)(ne0 / it->blck * it->type_size), out_row = lb_quant_row_size(j->type, (int64_t)ne0);
+    uint64_t n = s->b - s->a, k = s->a - s->c0;
+    uint8_t *raw = j->b->raw[s->slot] + k * in_row, *q = j->b->q[s->slot] + k * out_row;
+    float *x = j->b->x + k * ne0, *hat = j->b->hat + k * ne0;
+    lb_metrics *rm = j->b->rowm[s->slot] + k;
+    lb_err_clear(&s->err);
+    s->rc = LB_OK;
+    if (!n) return NULL;
+    if (s->reads && (s->rc = lb_tensor_read(j->in, t, s->a * in_row, raw, (size_t)(n * in_row), &s->err))) return NULL;
+    if ((s->rc = lb_dequantize_any(t->type, raw, x, (int64_t)(n * ne0), &s->err))) return NULL;
+    if ((s->rc = check_finite(j, x, n * ne0, s->a * ne0, &s->err))) return NULL;
+    if ((s->rc = quantize_rows(j->type, x, q, hat, s->a, n, ne0, rows_per_mat, j->w, 1, &s->err))) return NULL;
+    for (uint64_t r = 0; r < n; r++) {
+        lb_metrics_init(&rm[r]);
+        lb_metrics_add(&rm[r], x + r * ne0, hat + r * ne0, j->w ? j->w + ((s->a + r) / rows_per_mat) * ne0 : NULL,
+                       (int64_t)ne0);
+    }
+    return NULL;
+}
+
+/* First row of part p of np over n rows: the first n % np parts get one row more. */
+static uint64_t part_start(uint64_t n, uint64_t np, uint64_t p)
+{
+    uint64_t q = n / np, r = n % np;
+    return q * p + (p < r ? p : r);
+}
+
+/* Start chunk [c0, c0+n) on nt workers (the last one may be the calling thread: tid[i]
+ * is 0 where no thread was started, and such a share runs in join_chunk). */
+enum { MAX_WORKERS = 256 };
+typedef struct crew { share sh[MAX_WORKERS]; pthread_t tid[MAX_WORKERS]; int started[MAX_WORKERS]; int n; } crew;
+
+static void start_chunk(crew *c, const job *j, int slot, int reads, uint64_t c0, uint64_t n)
+{
+    int nt = j->nthreads < 1 ? 1 : j->nthreads > MAX_WORKERS ? MAX_WORKERS : j->nthreads;
+    if ((uint64_t)nt > n) nt = (int)n;
+    c->n = nt;
+    for (int p = 0; p < nt; p++) {
+        share *s = &c->sh[p];
+        s->j = j; s->slot = slot; s->reads = reads; s->c0 = c0;
+        s->a = c0 + part_start(n, (uint64_t)nt, (uint64_t)p);
+        s->b = c0 + part_start(n, (uint64_t)nt, (uint64_t)p + 1);
+        c->started[p] = nt > 1 && pthread_create(&c->tid[p], NULL, run_share, s) == 0;
+    }
+}
+
+/* Wait for the chunk; the first failing share (in row order) gives the error. */
+static int join_chunk(crew *c, lb_err *err)
+{
+    int rc = LB_OK;
+    for (int p = 0; p < c->n; p++) {
+        if (c->started[p]) pthread_join(c->tid[p], NULL);
+        else run_share(&c->sh[p]);
+    }
+    for (int p = 0; p < c->n && !rc; p++)
+        if ((rc = c->sh[p].rc) && err) *err = c->sh[p].err;
+    c->n = 0;
+    return rc;
+}
+
+/* The calling thread's part of a finished chunk: hash its input bytes, merge its rows'
+ * metrics in order, hand its blocks to the writer or sink, report progress. */
+static int finish_chunk(job *j, int slot, uint64_t c0, uint64_t n, size_t in_row, size_t out_row, lb_err *err)
+{
+    hash_bytes(j->hash, j->t->offset + c0 * in_row, j->b->raw[slot], (size_t)(n * in_row));
+    for (uint64_t r = 0; r < n; r++) lb_metrics_merge(j->m, &j->b->rowm[slot][r]);
+    if (j->wr) LB_TRY(lb_writer_data(j->wr, j->b->q[slot], (size_t)(n * out_row), err));
+    if (j->sink) LB_TRY(j->sink(j->sink_ctx, j->b->q[slot], (size_t)(n * out_row), c0 * out_row, err));
+    if (j->progress) j->progress(j->index, n * in_row, j->ctx);
+    return LB_OK;
+}
+
+/* Chunk k is computed by the workers while the calling thread finishes chunk k-1, so
+ * hashing and writing overlap the quantization. Sources that cannot be read from several
+ * threads at once (archive members, deflated storages: ops->read) are read here, before
+ * the chunk starts. */
 static int run_tensor(job *j, lb_err *err)
 {
     const lb_tensor *t = j->t;
     const lb_type_traits *it = lb_type_get(t->type);
     uint64_t ne0 = t->ndim ? t->shape[t->ndim - 1] : 1;
     uint64_t nrows = ne0 ? t->nelem / ne0 : 0;
-    uint64_t rows_per_mat = j->n_mat ? nrows / j->n_mat : nrows;
     size_t in_row = (size_t)(ne0 / it->blck * it->type_size);
     size_t out_row = lb_quant_row_size(j->type, (int64_t)ne0);
     if (!out_row)
         return lb_err_item(err, LB_EFORMAT, "tensor", t->name, LB_NO_OFFSET,
                            "no kernel for %s rows of %llu", lb_type_get(j->type) ? lb_type_get(j->type)->name : "?",
                            (unsigned long long)ne0);
+    if (!nrows) return LB_OK;
     uint64_t rpc = j->chunk_bytes / (ne0 * sizeof(float));
     if (rpc < 1) rpc = 1;
+    if (rpc > LB_QRUN_MAX_ROWS) rpc = LB_QRUN_MAX_ROWS;
     if (rpc > nrows) rpc = nrows;
-    LB_TRY(bufs_need(j->b, (size_t)rpc * in_row, (size_t)rpc * out_row, (size_t)(rpc * ne0), err));
-    for (uint64_t r0 = 0; r0 < nrows; r0 += rpc) {
+    LB_TRY(bufs_need(j->b, (size_t)rpc * in_row, (size_t)rpc * out_row, (size_t)(rpc * ne0), (size_t)rpc, err));
+    int concurrent_reads = !(j->in->ops && j->in->ops->read);
+    crew *c = calloc(1, sizeof *c);
+    if (!c) return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    int rc = LB_OK, slot = 0, have_prev = 0;
+    uint64_t prev0 = 0, prevn = 0;
+    for (uint64_t r0 = 0; !rc && r0 < nrows; r0 += rpc) {
         uint64_t n = nrows - r0 < rpc ? nrows - r0 : rpc;
-        LB_TRY(lb_tensor_read(j->in, t, r0 * in_row, j->b->raw, (size_t)(n * in_row), err));
-        hash_bytes(j->hash, t->offset + r0 * in_row, j->b->raw, (size_t)(n * in_row));
-        LB_TRY(lb_dequantize_any(t->type, j->b->raw, j->b->x, (int64_t)(n * ne0), err));
-        LB_TRY(check_finite(j, j->b->x, n * ne0, r0 * ne0, err));
-        LB_TRY(quantize_chunk(j->type, j->b->x, j->b->q, j->b->hat, r0, n, ne0, rows_per_mat, j->w, j->nthreads, j->m, err));
-        if (j->wr) LB_TRY(lb_writer_data(j->wr, j->b->q, (size_t)(n * out_row), err));
-        if (j->sink) LB_TRY(j->sink(j->sink_ctx, j->b->q, (size_t)(n * out_row), r0 * out_row, err));
-        if (j->progress) j->progress(j->index, n * in_row, j->ctx);
+        if (!concurrent_reads) rc = lb_tensor_read(j->in, t, r0 * in_row, j->b->raw[slot], (size_t)(n * in_row), err);
+        if (rc) break;
+        start_chunk(c, j, slot, concurrent_reads, r0, n);
+        if (have_prev) rc = finish_chunk(j, slot ^ 1, prev0, prevn, in_row, out_row, err);
+        lb_err werr;
+        int wrc = join_chunk(c, &werr);
+        if (!rc && wrc) { rc = wrc; if (err) *err = werr; }
+        have_prev = 1; prev0 = r0; prevn = n; slot ^= 1;
     }
-    return LB_OK;
+    if (!rc && have_prev) rc = finish_chunk(j, slot ^ 1, prev0, prevn, in_row, out_row, err);
+    free(c);
+    return rc;
 }
 
 /* A tensor kept as it is: raw bytes through. */
 static int copy_tensor(job *j, lb_err *err)
 {
     const lb_tensor *t = j->t;
-    LB_TRY(bufs_need(j->b, (size_t)j->chunk_bytes, 1, 1, err));
+    LB_TRY(bufs_need(j->b, (size_t)j->chunk_bytes, 1, 1, 1, err));
     for (uint64_t off = 0; off < t->nbytes; off += j->chunk_bytes) {
         size_t n = t->nbytes - off < j->chunk_bytes ? (size_t)(t->nbytes - off) : (size_t)j->chunk_bytes;
-        LB_TRY(lb_tensor_read(j->in, t, off, j->b->raw, n, err));
-        hash_bytes(j->hash, t->offset + off, j->b->raw, n);
-        LB_TRY(lb_writer_data(j->wr, j->b->raw, n, err));
+        LB_TRY(lb_tensor_read(j->in, t, off, j->b->raw[0], n, err));
+        hash_bytes(j->hash, t->offset + off, j->b->raw[0], n);
+        LB_TRY(lb_writer_data(j->wr, j->b->raw[0], n, err));
         if (j->progress) j->progress(j->index, n, j->ctx);
     }
     return LB_OK;
@@ -218,13 +364,13 @@ int lb_qrun_measure_types(lb_model *in, const lb_tensor *t, const int *types, si
     if (rpc < 1) rpc = 1;
     if (rpc > nrows) rpc = nrows;
     bufs b = { 0 };
-    int rc = bufs_need(&b, (size_t)rpc * in_row, (size_t)rpc * out_row, (size_t)(rpc * ne0), err);
+    int rc = bufs_need(&b, (size_t)rpc * in_row, (size_t)rpc * out_row, (size_t)(rpc * ne0), 1, err);
     for (uint64_t r0 = 0; !rc && r0 < nrows; r0 += rpc) {
         uint64_t n = nrows - r0 < rpc ? nrows - r0 : rpc;
-        rc = lb_tensor_read(in, t, r0 * in_row, b.raw, (size_t)(n * in_row), err);
-        if (!rc) rc = lb_dequantize_any(t->type, b.raw, b.x, (int64_t)(n * ne0), err);
+        rc = lb_tensor_read(in, t, r0 * in_row, b.raw[0], (size_t)(n * in_row), err);
+        if (!rc) rc = lb_dequantize_any(t->type, b.raw[0], b.x, (int64_t)(n * ne0), err);
         for (size_t k = 0; !rc && k < ntypes; k++)
-            rc = quantize_chunk(types[k], b.x, b.q, b.hat, r0, n, ne0, rows_per_mat, w, nthreads, &m[k], err);
+            rc = quantize_chunk(types[k], b.x, b.q[0], b.hat, r0, n, ne0, rows_per_mat, w, nthreads, &m[k], err);
     }
     bufs_free(&b);
     return rc;

@@ -14,6 +14,7 @@
 #include "lb_cpu.h"
 #include "lb_dtype.h"
 #include "lb_le.h"
+#include "lb_metrics.h"
 #include "lb_quant.h"
 #include "tap.h"
 
@@ -150,6 +151,50 @@ static void check_plain(void)
     }
 }
 
+/* The error metrics: the same sums, bit for bit, on every path (lanes in the same order),
+ * for every row set (with NaN and Inf rows) against its Q4_0 reconstruction, rows of
+ * every length from 1 to 40 included (the tails). */
+static void check_metrics(const kd_list *sets)
+{
+    lb_err err;
+    const lb_qkernel *k = lb_qkernel_get(LB_Q4_0);
+    for (int p = 1; p < LB_CPU_NPATHS; p++) {
+        if (!lb_cpu_has((lb_cpu_path)p)) continue;
+        tap_begin("simd %s metrics: sums and max equal the scalar path on every row set and row length",
+                  lb_cpu_name((lb_cpu_path)p));
+        int compared = 0;
+        for (int i = 0; i < sets->n; i++) {
+            const kd_set *s = &sets->v[i];
+            size_t fn = (size_t)(s->nrows * s->ncols);
+            uint8_t *q = malloc(lb_quant_row_size(LB_Q4_0, s->ncols) * (size_t)s->nrows);
+            float *y = malloc(fn * 4);
+            lb_cpu_set(LB_CPU_SCALAR, &err);
+            k->quantize(s->x, q, s->nrows, s->ncols, NULL);
+            k->dequantize(q, y, (int64_t)fn);
+            for (int weighted = 0; weighted < 2; weighted++)
+                for (int64_t len = 1; len <= s->ncols; len = len < 40 ? len + 1 : len * 2) {
+                    lb_metrics m0, m1;
+                    lb_metrics_init(&m0);
+                    lb_metrics_init(&m1);
+                    for (int64_t r = 0; r < s->nrows; r++) {
+                        const float *w = weighted ? s->imat : NULL;
+                        lb_cpu_set(LB_CPU_SCALAR, &err);
+                        lb_metrics_add(&m0, s->x + r * s->ncols, y + r * s->ncols, w, len);
+                        lb_cpu_set((lb_cpu_path)p, &err);
+                        lb_metrics_add(&m1, s->x + r * s->ncols, y + r * s->ncols, w, len);
+                    }
+                    CHECK(memcmp(&m0, &m1, sizeof m0) == 0, "%s: rows of %lld%s: metrics differ", s->name,
+                          (long long)len, weighted ? " (weighted)" : "");
+                    compared++;
+                }
+            free(q);
+            free(y);
+        }
+        CHECK(compared > 0, "nothing compared");
+        tap_end();
+    }
+}
+
 static void check_select(void)
 {
     lb_err err;
@@ -188,6 +233,7 @@ int main(void)
     mixed_rows(&sets);
     check_select();
     check_plain();
+    check_metrics(&sets);
     check_kernels(&sets);
     kd_free(&sets);
     TAP_EXIT();
