@@ -93,6 +93,7 @@ static float fit_group(const float *x, const float *w, uint8_t *L)
 static void pick_indices(const float *x, int n, float d, uint8_t *L)
 {
     float id = d ? 1 / d : 0.f;
+    if (lbq_iq4_pick(x, n, id, L)) return;
     for (int j = 0; j < n; j++) L[j] = (uint8_t)lbq_best_index_i8(16, lbq_iq4nl_values, id * x[j]);
 }
 
@@ -116,14 +117,36 @@ static void iq4_nl_block(const float *x, const float *qw, uint8_t *b)
     pack_groups(b + 2, L, GROUP);
 }
 
+/* Eight consecutive blocks: the group fits side by side when a fast path takes them. */
+static void iq4_nl_blocks8(const float *x, const float *qw, uint8_t *b)
+{
+    float w[8 * GROUP], d[8];
+    for (int k = 0; k < 8; k++)
+        group_weights(w + k * GROUP, x + k * GROUP, qw ? qw + k * GROUP : NULL, super_sigma2(x + k * GROUP, GROUP));
+    if (!lbq_iq4_fit8(x, GROUP, w, GROUP, d)) {
+        for (int k = 0; k < 8; k++) iq4_nl_block(x + k * GROUP, qw ? qw + k * GROUP : NULL, b + k * IQ4_NL_SZ);
+        return;
+    }
+    for (int k = 0; k < 8; k++) {
+        uint8_t L[GROUP];
+        lbq_st_f16(b + k * IQ4_NL_SZ, d[k]);
+        pick_indices(x + k * GROUP, GROUP, d[k], L);
+        pack_groups(b + k * IQ4_NL_SZ + 2, L, GROUP);
+    }
+}
+
 static size_t iq4_nl_quantize(const float *src, void *dst, int64_t nrows, int64_t n_per_row,
                               const float *imatrix)
 {
     int64_t nb = n_per_row / GROUP;
     uint8_t *out = dst;
-    for (int64_t r = 0; r < nrows; r++, src += n_per_row)
-        for (int64_t i = 0; i < nb; i++, out += IQ4_NL_SZ)
+    for (int64_t r = 0; r < nrows; r++, src += n_per_row) {
+        int64_t i = 0;
+        for (; i + 8 <= nb; i += 8, out += 8 * IQ4_NL_SZ)   /* 8 blocks at a time on the fast path */
+            iq4_nl_blocks8(src + i * GROUP, imatrix ? imatrix + i * GROUP : NULL, out);
+        for (; i < nb; i++, out += IQ4_NL_SZ)
             iq4_nl_block(src + i * GROUP, imatrix ? imatrix + i * GROUP : NULL, out);
+    }
     return (size_t)(nrows * nb) * IQ4_NL_SZ;
 }
 
@@ -144,13 +167,14 @@ static void iq4_nl_dequantize(const void *src, float *dst, int64_t n)
 static void iq4_xs_block(const float *x, const float *qw, uint8_t *b)
 {
     enum { NG = QK_XS / GROUP };
-    float scales[NG], w[GROUP];
+    float scales[NG], w[QK_XS];
     uint8_t L[QK_XS];
     float sigma2 = super_sigma2(x, QK_XS);
     float max_scale = 0, amax_scale = 0;
+    for (int g = 0; g < NG; g++) group_weights(w + g * GROUP, x + g * GROUP, qw ? qw + g * GROUP : NULL, sigma2);
+    if (!lbq_iq4_fit8(x, GROUP, w, GROUP, scales))
+        for (int g = 0; g < NG; g++) scales[g] = fit_group(x + g * GROUP, w + g * GROUP, NULL);
     for (int g = 0; g < NG; g++) {
-        group_weights(w, x + g * GROUP, qw ? qw + g * GROUP : NULL, sigma2);
-        scales[g] = fit_group(x + g * GROUP, w, NULL);
         float a = fabsf(scales[g]);
         if (a > amax_scale) { amax_scale = a; max_scale = scales[g]; }
     }

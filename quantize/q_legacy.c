@@ -181,6 +181,25 @@ static void block_weights(float *w, const float *x, const float *qw, float sigma
     for (int j = 0; j < QK; j++) w[j] = qw[j] * sqrtf(sigma2 + x[j] * x[j]);
 }
 
+/* The weighted searches for 8 consecutive blocks: side by side on a fast path, else one
+ * by one; d[k] (and neg_min[k]) and the 32 levels of block k at L + 32k. */
+static void weighted_sym8(int nmax, const float *x, const float *qw, float sigma2, float *d, uint8_t *L)
+{
+    float w[8 * QK];
+    for (int k = 0; k < 8; k++) block_weights(w + k * QK, x + k * QK, qw + k * QK, sigma2);
+    if (!lbq_fit_symmetric8(QK, nmax, x, QK, w, QK, L, QK, d))
+        for (int k = 0; k < 8; k++) d[k] = search_symmetric(nmax, x + k * QK, L + k * QK, w + k * QK);
+}
+
+static void weighted_aff8(int nmax, const float *x, const float *qw, float sigma2, float *d, float *neg_min,
+                          uint8_t *L)
+{
+    float w[8 * QK];
+    for (int k = 0; k < 8; k++) block_weights(w + k * QK, x + k * QK, qw + k * QK, sigma2);
+    if (!lbq_fit_affine8(QK, nmax, x, QK, w, QK, L, QK, d, neg_min, -0.9f, 0.05f, 36, 0))
+        for (int k = 0; k < 8; k++) d[k] = search_affine(nmax, x + k * QK, w + k * QK, L + k * QK, &neg_min[k]);
+}
+
 /* ---- Q8_0 --------------------------------------------------------------------- */
 
 static void q8_0_block(const float *x, uint8_t *b)
@@ -222,16 +241,19 @@ static void q8_0_dequantize(const void *src, float *dst, int64_t n)
  * level 0), every value to the nearest level, clamped to 15. */
 static void q4_0_block_plain(const float *x, uint8_t *b)
 {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < QK; j++) {
-        if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
-    }
-    const float d = max / -8;
-    const float id = d ? 1.0f / d : 0.0f;
     uint8_t L[QK];
-    for (int j = 0; j < QK; j++) {
-        int v = lbq_s8(lbq_trunc_u8(x[j] * id + 8.5f));
-        L[j] = (uint8_t)(v < 15 ? v : 15);
+    float d;
+    if (!lbq_sym_levels(x, -8, 8.5f, 15, &d, L)) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK; j++) {
+            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+        }
+        d = max / -8;
+        const float id = d ? 1.0f / d : 0.0f;
+        for (int j = 0; j < QK; j++) {
+            int v = lbq_s8(lbq_trunc_u8(x[j] * id + 8.5f));
+            L[j] = (uint8_t)(v < 15 ? v : 15);
+        }
     }
     lbq_st_f16(b, d);
     /* the low byte of the level: a wild one (from an infinite 1/d) spills into the
@@ -244,16 +266,21 @@ static size_t q4_0_quantize(const float *src, void *dst, int64_t nrows, int64_t 
 {
     int64_t nb = n_per_row / QK;
     uint8_t *out = dst;
+    float d8[8];
+    uint8_t L8[8 * QK];
     for (int64_t r = 0; r < nrows; r++, src += n_per_row) {
         float sigma2 = imatrix ? row_sigma2(src, n_per_row) : 0;
         for (int64_t i = 0; i < nb; i++, out += Q4_0_SZ) {
             const float *x = src + i * QK;
             if (!imatrix) { q4_0_block_plain(x, out); continue; }
-            float w[QK];
-            uint8_t L[QK];
-            block_weights(w, x, imatrix + i * QK, sigma2);
-            lbq_st_f16(out, search_symmetric(8, x, L, w));
-            pack_nibbles(out + 2, L);
+            if (i % 8 == 0 && i + 8 <= nb) weighted_sym8(8, x, imatrix + i * QK, sigma2, d8, L8);
+            else if (i >= nb - nb % 8) {   /* the row's tail */
+                float w[QK];
+                block_weights(w, x, imatrix + i * QK, sigma2);
+                d8[i % 8] = search_symmetric(8, x, L8 + (i % 8) * QK, w);
+            }
+            lbq_st_f16(out, d8[i % 8]);
+            pack_nibbles(out + 2, L8 + (i % 8) * QK);
         }
     }
     return (size_t)(nrows * nb) * Q4_0_SZ;
@@ -275,17 +302,21 @@ static void q4_0_dequantize(const void *src, float *dst, int64_t n)
 
 static void q4_1_block_plain(const float *x, uint8_t *b)
 {
-    float min = FLT_MAX, max = -FLT_MAX;
-    for (int j = 0; j < QK; j++) {
-        if (x[j] < min) min = x[j];
-        if (x[j] > max) max = x[j];
-    }
-    const float d = (max - min) / ((1 << 4) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
     uint8_t L[QK];
-    for (int j = 0; j < QK; j++) {
-        int v = lbq_s8(lbq_trunc_u8((x[j] - min) * id + 0.5f));
-        L[j] = (uint8_t)(v < 15 ? v : 15);
+    float d, min;
+    if (!lbq_aff_levels(x, (1 << 4) - 1, 15, &d, &min, L)) {
+        float max = -FLT_MAX;
+        min = FLT_MAX;
+        for (int j = 0; j < QK; j++) {
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
+        }
+        d = (max - min) / ((1 << 4) - 1);
+        const float id = d ? 1.0f / d : 0.0f;
+        for (int j = 0; j < QK; j++) {
+            int v = lbq_s8(lbq_trunc_u8((x[j] - min) * id + 0.5f));
+            L[j] = (uint8_t)(v < 15 ? v : 15);
+        }
     }
     lbq_st_f16(b, d);
     lbq_st_f16(b + 2, min);
@@ -297,18 +328,22 @@ static size_t q4_1_quantize(const float *src, void *dst, int64_t nrows, int64_t 
 {
     int64_t nb = n_per_row / QK;
     uint8_t *out = dst;
+    float d8[8], nm8[8];
+    uint8_t L8[8 * QK];
     for (int64_t r = 0; r < nrows; r++, src += n_per_row) {
         float sigma2 = imatrix ? row_sigma2(src, n_per_row) : 0;
         for (int64_t i = 0; i < nb; i++, out += Q4_1_SZ) {
             const float *x = src + i * QK;
             if (!imatrix) { q4_1_block_plain(x, out); continue; }
-            float w[QK], neg_min;
-            uint8_t L[QK];
-            block_weights(w, x, imatrix + i * QK, sigma2);
-            float d = search_affine(15, x, w, L, &neg_min);
-            lbq_st_f16(out, d);
-            lbq_st_f16(out + 2, -neg_min);
-            pack_nibbles(out + 4, L);
+            if (i % 8 == 0 && i + 8 <= nb) weighted_aff8(15, x, imatrix + i * QK, sigma2, d8, nm8, L8);
+            else if (i >= nb - nb % 8) {
+                float w[QK];
+                block_weights(w, x, imatrix + i * QK, sigma2);
+                d8[i % 8] = search_affine(15, x, w, L8 + (i % 8) * QK, &nm8[i % 8]);
+            }
+            lbq_st_f16(out, d8[i % 8]);
+            lbq_st_f16(out + 2, -nm8[i % 8]);
+            pack_nibbles(out + 4, L8 + (i % 8) * QK);
         }
     }
     return (size_t)(nrows * nb) * Q4_1_SZ;
@@ -330,16 +365,19 @@ static void q4_1_dequantize(const void *src, float *dst, int64_t n)
 
 static void q5_0_block_plain(const float *x, uint8_t *b)
 {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < QK; j++) {
-        if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
-    }
-    const float d = max / -16;
-    const float id = d ? 1.0f / d : 0.0f;
     uint8_t L[QK];
-    for (int j = 0; j < QK; j++) {
-        int v = lbq_s8(lbq_trunc_u8(x[j] * id + 16.5f));
-        L[j] = (uint8_t)(v < 31 ? v : 31);
+    float d;
+    if (!lbq_sym_levels(x, -16, 16.5f, 31, &d, L)) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK; j++) {
+            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+        }
+        d = max / -16;
+        const float id = d ? 1.0f / d : 0.0f;
+        for (int j = 0; j < QK; j++) {
+            int v = lbq_s8(lbq_trunc_u8(x[j] * id + 16.5f));
+            L[j] = (uint8_t)(v < 31 ? v : 31);
+        }
     }
     lbq_st_f16(b, d);
     lb_st32(b + 2, fifth_bits(L));
@@ -351,15 +389,21 @@ static size_t q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t 
 {
     int64_t nb = n_per_row / QK;
     uint8_t *out = dst;
+    float d8[8];
+    uint8_t L8[8 * QK];
     for (int64_t r = 0; r < nrows; r++, src += n_per_row) {
         float sigma2 = imatrix ? row_sigma2(src, n_per_row) : 0;
         for (int64_t i = 0; i < nb; i++, out += Q5_0_SZ) {
             const float *x = src + i * QK;
             if (!imatrix) { q5_0_block_plain(x, out); continue; }
-            float w[QK];
-            uint8_t L[QK];
-            block_weights(w, x, imatrix + i * QK, sigma2);
-            lbq_st_f16(out, search_symmetric(16, x, L, w));
+            if (i % 8 == 0 && i + 8 <= nb) weighted_sym8(16, x, imatrix + i * QK, sigma2, d8, L8);
+            else if (i >= nb - nb % 8) {
+                float w[QK];
+                block_weights(w, x, imatrix + i * QK, sigma2);
+                d8[i % 8] = search_symmetric(16, x, L8 + (i % 8) * QK, w);
+            }
+            const uint8_t *L = L8 + (i % 8) * QK;
+            lbq_st_f16(out, d8[i % 8]);
             lb_st32(out + 2, fifth_bits(L));
             pack_nibbles(out + 6, L);
         }
@@ -386,15 +430,19 @@ static void q5_0_dequantize(const void *src, float *dst, int64_t n)
 
 static void q5_1_block_plain(const float *x, uint8_t *b)
 {
-    float min = FLT_MAX, max = -FLT_MAX;
-    for (int j = 0; j < QK; j++) {
-        if (x[j] < min) min = x[j];
-        if (x[j] > max) max = x[j];
-    }
-    const float d = (max - min) / ((1 << 5) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
     uint8_t L[QK];
-    for (int j = 0; j < QK; j++) L[j] = (uint8_t)lbq_trunc_u8((x[j] - min) * id + 0.5f);
+    float d, min;
+    if (!lbq_aff_levels(x, (1 << 5) - 1, 127, &d, &min, L)) {
+        float max = -FLT_MAX;
+        min = FLT_MAX;
+        for (int j = 0; j < QK; j++) {
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
+        }
+        d = (max - min) / ((1 << 5) - 1);
+        const float id = d ? 1.0f / d : 0.0f;
+        for (int j = 0; j < QK; j++) L[j] = (uint8_t)lbq_trunc_u8((x[j] - min) * id + 0.5f);
+    }
     lbq_st_f16(b, d);
     lbq_st_f16(b + 2, min);
     lb_st32(b + 4, fifth_bits(L));
@@ -406,17 +454,22 @@ static size_t q5_1_quantize(const float *src, void *dst, int64_t nrows, int64_t 
 {
     int64_t nb = n_per_row / QK;
     uint8_t *out = dst;
+    float d8[8], nm8[8];
+    uint8_t L8[8 * QK];
     for (int64_t r = 0; r < nrows; r++, src += n_per_row) {
         float sigma2 = imatrix ? row_sigma2(src, n_per_row) : 0;
         for (int64_t i = 0; i < nb; i++, out += Q5_1_SZ) {
             const float *x = src + i * QK;
             if (!imatrix) { q5_1_block_plain(x, out); continue; }
-            float w[QK], neg_min;
-            uint8_t L[QK];
-            block_weights(w, x, imatrix + i * QK, sigma2);
-            float d = search_affine(31, x, w, L, &neg_min);
-            lbq_st_f16(out, d);
-            lbq_st_f16(out + 2, -neg_min);
+            if (i % 8 == 0 && i + 8 <= nb) weighted_aff8(31, x, imatrix + i * QK, sigma2, d8, nm8, L8);
+            else if (i >= nb - nb % 8) {
+                float w[QK];
+                block_weights(w, x, imatrix + i * QK, sigma2);
+                d8[i % 8] = search_affine(31, x, w, L8 + (i % 8) * QK, &nm8[i % 8]);
+            }
+            const uint8_t *L = L8 + (i % 8) * QK;
+            lbq_st_f16(out, d8[i % 8]);
+            lbq_st_f16(out + 2, -nm8[i % 8]);
             lb_st32(out + 4, fifth_bits(L));
             pack_nibbles(out + 8, L);
         }

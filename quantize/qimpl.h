@@ -116,6 +116,16 @@ int lbq_fit_affine8(int n, int nmax, const float *x, int xs, const float *w, int
 /* fit_symmetric (kquants.c): scale[g], L = level + nmax; w NULL: x^2. */
 int lbq_fit_symmetric8(int n, int nmax, const float *x, int xs, const float *w, int ws, uint8_t *L, int Ls,
                        float *scale);
+/* fit_group (q_iq4.c) for 8 groups of 32: d[g]. */
+int lbq_iq4_fit8(const float *x, int xs, const float *w, int ws, float *d);
+/* pick_indices (q_iq4.c) for n values, n a multiple of 8, against id = 1/d. */
+int lbq_iq4_pick(const float *x, int n, float id, uint8_t *L);
+/* The plain Q4_0/Q5_0 rounding of a 32-value block (d = max / div, levels
+ * min((int8_t)(x * id + bias), clamp)) and the plain Q4_1/Q5_1 one (d = (max - min) / div,
+ * levels min((int8_t)((x - min) * id + 0.5), clamp)), as bytes: finite or not, the same
+ * as the scalar code (clamp 127: none). */
+int lbq_sym_levels(const float *x, float div, float bias, int clamp, float *d, uint8_t *L);
+int lbq_aff_levels(const float *x, float div, int clamp, float *d, float *min, uint8_t *L);
 /* One whole Q8_0 block (34 bytes). */
 int lbq_q8_0_block_fast(const float *x, uint8_t *b);
 
