@@ -31,7 +31,7 @@ static int x86_has_avx2(void)
 }
 #endif
 
-static const char *const path_names[LB_CPU_NPATHS] = { "scalar", "avx2" };
+static const char *const path_names[LB_CPU_NPATHS] = { "scalar", "sse2", "avx2", "neon" };
 static atomic_int active = -1;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -40,8 +40,11 @@ int lb_cpu_has(lb_cpu_path p)
     switch (p) {
     case LB_CPU_SCALAR: return 1;
 #ifdef LB_X86
-    case LB_CPU_AVX2:
-        return x86_has_avx2();
+    case LB_CPU_SSE2: return 1;
+    case LB_CPU_AVX2: return x86_has_avx2();
+#endif
+#if defined(__aarch64__)
+    case LB_CPU_NEON: return 1;
 #endif
     default: return 0;
     }
@@ -78,7 +81,7 @@ int lb_cpu_init(lb_err *err)
     const char *v;
     int p = env_path(&v);
     if (p == -2)
-        return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "LOWBIT_CPU='%s': not a kernel path (scalar, avx2)", v);
+        return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "LOWBIT_CPU='%s': not a kernel path (scalar, sse2, avx2, neon)", v);
     if (p >= 0 && !lb_cpu_has((lb_cpu_path)p))
         return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "LOWBIT_CPU='%s': this CPU or build does not have it (best: %s)",
                           v, path_names[best_path()]);

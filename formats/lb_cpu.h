@@ -14,7 +14,9 @@
 
 typedef enum lb_cpu_path {
     LB_CPU_SCALAR = 0,   /* the reference kernels, portable C */
+    LB_CPU_SSE2,         /* x86-64 baseline: every x86-64 CPU */
     LB_CPU_AVX2,         /* x86-64 AVX2 + F16C */
+    LB_CPU_NEON,         /* aarch64 Advanced SIMD: every aarch64 CPU */
     LB_CPU_NPATHS
 } lb_cpu_path;
 
@@ -25,7 +27,8 @@ typedef enum lb_cpu_path {
 int lb_cpu_init(lb_err *err);
 /* Force a path (tests, benchmarks): LB_EUSAGE if the CPU lacks it. */
 int lb_cpu_set(lb_cpu_path p, lb_err *err);
-/* The path in use, its name ("scalar", "avx2"), and whether this CPU can run p. */
+/* The path in use, its name ("scalar", "sse2", "avx2", "neon"), and whether this CPU can
+ * run p. The best path is the highest-numbered one the CPU has. */
 lb_cpu_path lb_cpu_active(void);
 const char *lb_cpu_name(lb_cpu_path p);
 int lb_cpu_has(lb_cpu_path p);
