@@ -9,6 +9,8 @@ want_npm=1
 [ "${1:-}" = "--no-npm" ] && want_npm=0
 
 pkgs="build-essential pkg-config clang libclang-rt-14-dev zlib1g-dev libcjson-dev libarchive-dev libssl-dev git xz-utils zstd p7zip-full jq"
+# the NEON kernels are built with the cross compiler and tested under qemu-user (tests/cli/simd_cross.sh)
+pkgs="$pkgs gcc-aarch64-linux-gnu qemu-user-static"
 [ "$want_npm" = 1 ] && pkgs="$pkgs nodejs npm"
 missing=""
 for p in $pkgs; do
