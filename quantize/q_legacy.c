@@ -181,24 +181,28 @@ static void block_weights(float *w, const float *x, const float *qw, float sigma
     for (int j = 0; j < QK; j++) w[j] = qw[j] * sqrtf(sigma2 + x[j] * x[j]);
 }
 
-/* The weighted searches for 8 consecutive blocks: side by side on a fast path, else one
- * by one; d[k] (and neg_min[k]) and the 32 levels of block k at L + 32k. */
-static void weighted_sym8(int nmax, const float *x, const float *qw, float sigma2, float *d, uint8_t *L)
+/* The weighted searches for nk <= 8 consecutive blocks: side by side on a fast path when
+ * there are 8, else one by one; d[k] (and neg_min[k]) and the 32 levels of block k at
+ * L + 32k. */
+static void weighted_sym8(int nk, int nmax, const float *x, const float *qw, float sigma2, float *d, uint8_t *L)
 {
     float w[8 * QK];
-    for (int k = 0; k < 8; k++) block_weights(w + k * QK, x + k * QK, qw + k * QK, sigma2);
-    if (!lbq_fit_symmetric8(QK, nmax, x, QK, w, QK, L, QK, d))
-        for (int k = 0; k < 8; k++) d[k] = search_symmetric(nmax, x + k * QK, L + k * QK, w + k * QK);
+    for (int k = 0; k < nk; k++) block_weights(w + k * QK, x + k * QK, qw + k * QK, sigma2);
+    if (nk < 8 || !lbq_fit_symmetric8(QK, nmax, x, QK, w, QK, L, QK, d))
+        for (int k = 0; k < nk; k++) d[k] = search_symmetric(nmax, x + k * QK, L + k * QK, w + k * QK);
 }
 
-static void weighted_aff8(int nmax, const float *x, const float *qw, float sigma2, float *d, float *neg_min,
+static void weighted_aff8(int nk, int nmax, const float *x, const float *qw, float sigma2, float *d, float *neg_min,
                           uint8_t *L)
 {
     float w[8 * QK];
-    for (int k = 0; k < 8; k++) block_weights(w + k * QK, x + k * QK, qw + k * QK, sigma2);
-    if (!lbq_fit_affine8(QK, nmax, x, QK, w, QK, L, QK, d, neg_min, -0.9f, 0.05f, 36, 0))
-        for (int k = 0; k < 8; k++) d[k] = search_affine(nmax, x + k * QK, w + k * QK, L + k * QK, &neg_min[k]);
+    for (int k = 0; k < nk; k++) block_weights(w + k * QK, x + k * QK, qw + k * QK, sigma2);
+    if (nk < 8 || !lbq_fit_affine8(QK, nmax, x, QK, w, QK, L, QK, d, neg_min, -0.9f, 0.05f, 36, 0))
+        for (int k = 0; k < nk; k++) d[k] = search_affine(nmax, x + k * QK, w + k * QK, L + k * QK, &neg_min[k]);
 }
+
+/* blocks left in the row from block i, at most 8 */
+static inline int group_of(int64_t i, int64_t nb) { return nb - i < 8 ? (int)(nb - i) : 8; }
 
 /* ---- Q8_0 --------------------------------------------------------------------- */
 
@@ -273,12 +277,7 @@ static size_t q4_0_quantize(const float *src, void *dst, int64_t nrows, int64_t 
         for (int64_t i = 0; i < nb; i++, out += Q4_0_SZ) {
             const float *x = src + i * QK;
             if (!imatrix) { q4_0_block_plain(x, out); continue; }
-            if (i % 8 == 0 && i + 8 <= nb) weighted_sym8(8, x, imatrix + i * QK, sigma2, d8, L8);
-            else if (i >= nb - nb % 8) {   /* the row's tail */
-                float w[QK];
-                block_weights(w, x, imatrix + i * QK, sigma2);
-                d8[i % 8] = search_symmetric(8, x, L8 + (i % 8) * QK, w);
-            }
+            if (i % 8 == 0) weighted_sym8(group_of(i, nb), 8, x, imatrix + i * QK, sigma2, d8, L8);
             lbq_st_f16(out, d8[i % 8]);
             pack_nibbles(out + 2, L8 + (i % 8) * QK);
         }
@@ -335,12 +334,7 @@ static size_t q4_1_quantize(const float *src, void *dst, int64_t nrows, int64_t 
         for (int64_t i = 0; i < nb; i++, out += Q4_1_SZ) {
             const float *x = src + i * QK;
             if (!imatrix) { q4_1_block_plain(x, out); continue; }
-            if (i % 8 == 0 && i + 8 <= nb) weighted_aff8(15, x, imatrix + i * QK, sigma2, d8, nm8, L8);
-            else if (i >= nb - nb % 8) {
-                float w[QK];
-                block_weights(w, x, imatrix + i * QK, sigma2);
-                d8[i % 8] = search_affine(15, x, w, L8 + (i % 8) * QK, &nm8[i % 8]);
-            }
+            if (i % 8 == 0) weighted_aff8(group_of(i, nb), 15, x, imatrix + i * QK, sigma2, d8, nm8, L8);
             lbq_st_f16(out, d8[i % 8]);
             lbq_st_f16(out + 2, -nm8[i % 8]);
             pack_nibbles(out + 4, L8 + (i % 8) * QK);
@@ -396,12 +390,7 @@ static size_t q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t 
         for (int64_t i = 0; i < nb; i++, out += Q5_0_SZ) {
             const float *x = src + i * QK;
             if (!imatrix) { q5_0_block_plain(x, out); continue; }
-            if (i % 8 == 0 && i + 8 <= nb) weighted_sym8(16, x, imatrix + i * QK, sigma2, d8, L8);
-            else if (i >= nb - nb % 8) {
-                float w[QK];
-                block_weights(w, x, imatrix + i * QK, sigma2);
-                d8[i % 8] = search_symmetric(16, x, L8 + (i % 8) * QK, w);
-            }
+            if (i % 8 == 0) weighted_sym8(group_of(i, nb), 16, x, imatrix + i * QK, sigma2, d8, L8);
             const uint8_t *L = L8 + (i % 8) * QK;
             lbq_st_f16(out, d8[i % 8]);
             lb_st32(out + 2, fifth_bits(L));
@@ -461,12 +450,7 @@ static size_t q5_1_quantize(const float *src, void *dst, int64_t nrows, int64_t 
         for (int64_t i = 0; i < nb; i++, out += Q5_1_SZ) {
             const float *x = src + i * QK;
             if (!imatrix) { q5_1_block_plain(x, out); continue; }
-            if (i % 8 == 0 && i + 8 <= nb) weighted_aff8(31, x, imatrix + i * QK, sigma2, d8, nm8, L8);
-            else if (i >= nb - nb % 8) {
-                float w[QK];
-                block_weights(w, x, imatrix + i * QK, sigma2);
-                d8[i % 8] = search_affine(31, x, w, L8 + (i % 8) * QK, &nm8[i % 8]);
-            }
+            if (i % 8 == 0) weighted_aff8(group_of(i, nb), 31, x, imatrix + i * QK, sigma2, d8, nm8, L8);
             const uint8_t *L = L8 + (i % 8) * QK;
             lbq_st_f16(out, d8[i % 8]);
             lbq_st_f16(out + 2, -nm8[i % 8]);

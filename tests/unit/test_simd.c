@@ -44,6 +44,10 @@ static void mixed_rows(kd_list *l)
             }
         }
     for (int64_t j = 0; j < n; j++) s->imat[j] = (float)(0.1 + kd_unif() * (j % 3 == 0 ? 100 : 1));
+    /* 11 blocks of 32 per row: the legacy and IQ4_NL kernels' 8-block groups leave a tail */
+    kd_set *t = kd_add(l, "synth rows of 352", 16, 352, 0);
+    for (int64_t j = 0; j < 16 * 352; j++) t->x[j] = (float)kd_student(3);
+    for (int64_t j = 0; j < 352; j++) t->imat[j] = (float)(0.1 + kd_unif());
 }
 
 static int run_kernel(const lb_qkernel *k, lb_cpu_path p, const kd_set *s, const float *im, uint8_t *q, float *y)
