@@ -359,6 +359,7 @@ int lb_cur_str64(lb_cur *c, char **s, uint64_t *len, uint64_t max)
 struct lb_out {
     int fd;
     int is_stdout;
+    int direct;          /* an existing device or FIFO, written in place: no temp, no rename */
     int seekable;
     char *path, *tmp;
     uint8_t *buf;
@@ -408,6 +409,26 @@ int lb_out_open(lb_out **out, const char *path, int flags, lb_err *err)
         return LB_OK;
     }
     struct stat st;
+    int exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
+        free(o->buf); free(o);
+        return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "is a directory");
+    }
+    /* A character device (/dev/null) or a FIFO is written in place, never replaced by a
+     * renamed file; a block device only with LB_OUT_FORCE. */
+    if (exists && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode) || (S_ISBLK(st.st_mode) && (flags & LB_OUT_FORCE)))) {
+        o->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (o->fd < 0 || !(o->path = strdup(path))) {
+            int e = errno;
+            if (o->fd >= 0) close(o->fd);
+            free(o->buf); free(o);
+            return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "cannot open: %s", strerror(e));
+        }
+        o->direct = 1;
+        o->seekable = !S_ISFIFO(st.st_mode) && lseek(o->fd, 0, SEEK_CUR) == 0;
+        *out = o;
+        return LB_OK;
+    }
     if (!(flags & LB_OUT_FORCE) && lstat(path, &st) == 0) {
         free(o->buf); free(o);
         return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "already exists (use -f to overwrite)");
@@ -489,6 +510,31 @@ int lb_out_patch(lb_out *o, uint64_t off, const void *data, size_t n, lb_err *er
     return LB_OK;
 }
 
+int lb_out_reserve(lb_out *o, uint64_t n, uint64_t *off, lb_err *err)
+{
+    if (!o->seekable) return lb_err_set(err, LB_EUSAGE, o->pos, "output is not seekable");
+    LB_TRY(out_flush(o, err));
+    *off = o->pos;
+    if (lseek(o->fd, (off_t)n, SEEK_CUR) < 0)
+        return lb_err_set(err, LB_EIO, o->pos, "seek: %s", strerror(errno));
+    o->pos += n;
+    return LB_OK;
+}
+
+int lb_out_pwrite(lb_out *o, uint64_t off, const void *data, size_t n, lb_err *err)
+{
+    const uint8_t *p = data;
+    while (n) {
+        ssize_t w = pwrite(o->fd, p, n, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return lb_err_set(err, LB_EIO, off, "write error: %s", strerror(errno));
+        }
+        p += w; off += (uint64_t)w; n -= (size_t)w;
+    }
+    return LB_OK;
+}
+
 static void out_free(lb_out *o)
 {
     if (o->tmp) temps_del(o->tmp);
@@ -501,9 +547,11 @@ static void out_free(lb_out *o)
 int lb_out_commit(lb_out *o, lb_err *err)
 {
     int rc = out_flush(o, err);
-    if (!rc && o->is_stdout) {
+    if (o->is_stdout || o->direct) {
+        if (o->direct && close(o->fd) != 0 && !rc)
+            rc = lb_err_set(err, LB_EIO, LB_NO_OFFSET, "close: %s", strerror(errno));
         out_free(o);
-        return LB_OK;
+        return rc;
     }
     if (!rc && fsync(o->fd) != 0 && errno != EINVAL)
         rc = lb_err_set(err, LB_EIO, LB_NO_OFFSET, "fsync: %s", strerror(errno));
@@ -532,7 +580,8 @@ int lb_out_write_file(const char *path, const void *data, size_t n, int flags, l
 void lb_out_abort(lb_out *o)
 {
     if (!o) return;
-    if (!o->is_stdout) {
+    if (o->direct) close(o->fd);
+    else if (!o->is_stdout) {
         if (o->fd >= 0) close(o->fd);
         unlink(o->tmp);
     }

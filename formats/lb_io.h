@@ -81,8 +81,9 @@ int  lb_cur_str64(lb_cur *c, char **s, uint64_t *len, uint64_t max);
 typedef struct lb_out lb_out;
 
 enum { LB_OUT_FORCE = 1 };
-/* Open an output. path "-" is stdout (refused if it is a terminal). Any other path
- * is written to a temporary file in the same folder and renamed over path by
+/* Open an output. path "-" is stdout (refused if it is a terminal). An existing
+ * character device or FIFO (/dev/null) is written in place, a block device only with
+ * LB_OUT_FORCE; a directory is refused. Any other path is written to a temporary file in the same folder and renamed over path by
  * lb_out_commit; lb_out_abort (or a crash/signal, via lb_out_cleanup_on_signal)
  * removes the temporary. An existing path is refused (LB_EUSAGE) without LB_OUT_FORCE. */
 int  lb_out_open(lb_out **out, const char *path, int flags, lb_err *err);
@@ -94,6 +95,11 @@ uint64_t lb_out_tell(const lb_out *o);
 int  lb_out_seekable(const lb_out *o);
 /* Overwrite bytes already written at off (seekable outputs only). */
 int  lb_out_patch(lb_out *o, uint64_t off, const void *data, size_t n, lb_err *err);
+/* Skip n bytes ahead (seekable outputs only) and give their offset in *off: the caller
+ * fills them with lb_out_pwrite, from any thread, before lb_out_commit. */
+int  lb_out_reserve(lb_out *o, uint64_t n, uint64_t *off, lb_err *err);
+/* Write n bytes at off (inside a reserved range); safe from several threads at once. */
+int  lb_out_pwrite(lb_out *o, uint64_t off, const void *data, size_t n, lb_err *err);
 /* Flush, fsync and rename into place; frees o. */
 int  lb_out_commit(lb_out *o, lb_err *err);
 /* A whole file in one call: open (flags as lb_out_open), write n bytes, commit; on any

@@ -62,6 +62,11 @@ int  lb_writer_begin(lb_writer **w, const lb_writer_ops *ops, lb_out *out, const
 /* Stream tensor bytes in declaration order. Writing past a tensor's size moves on to the
  * next one; writing more than all tensors hold is an error. */
 int  lb_writer_data(lb_writer *w, const void *data, size_t n, lb_err *err);
+/* Parallel data (seekable outputs only, lb_out_seekable): skip the next n bytes of the
+ * current tensor and give their file offset; any thread then fills them with
+ * lb_writer_pwrite before lb_writer_end. */
+int  lb_writer_reserve(lb_writer *w, size_t n, uint64_t *off, lb_err *err);
+int  lb_writer_pwrite(lb_writer *w, uint64_t off, const void *data, size_t n, lb_err *err);
 /* Finish (every tensor must be complete); frees w. The lb_out stays open for the caller
  * to commit. */
 int  lb_writer_end(lb_writer *w, lb_err *err);

@@ -105,6 +105,21 @@ int lb_writer_data(lb_writer *w, const void *data, size_t n, lb_err *err)
     return LB_OK;
 }
 
+int lb_writer_reserve(lb_writer *w, size_t n, uint64_t *off, lb_err *err)
+{
+    LB_TRY(advance(w, err));
+    if (w->cur >= w->n_t || n > w->nbytes[w->cur] - w->cur_done)
+        return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "reserved range runs past the current tensor");
+    LB_TRY(lb_out_reserve(w->out, n, off, err));
+    w->cur_done += n;
+    return advance(w, err);
+}
+
+int lb_writer_pwrite(lb_writer *w, uint64_t off, const void *data, size_t n, lb_err *err)
+{
+    return lb_out_pwrite(w->out, off, data, n, err);
+}
+
 int lb_writer_end(lb_writer *w, lb_err *err)
 {
     int rc = advance(w, err);

@@ -475,3 +475,19 @@ LANE_ATTR static int L_(q8_0_block)(const float *x, uint8_t *b)
 #endif
 
 #undef LI
+
+/* q8_0_dequantize of q_legacy.c over nb blocks: (float)q * d per value, each one its own
+ * exact conversion and single rounding, the scalar operand order kept. */
+LANE_ATTR static void L_(q8_0_dequant)(const uint8_t *b, float *y, int64_t nb)
+{
+    typedef int8_t v8c __attribute__((vector_size(8)));
+    for (int64_t i = 0; i < nb; i++, b += 34, y += 32) {
+        const vf d = L_(splat)(lbq_ld_f16(b));
+        for (int k = 0; k < 4; k++) {
+            v8c c;
+            memcpy(&c, b + 2 + 8 * k, 8);
+            vf f = __builtin_convertvector(c, vf) * d;
+            memcpy(y + 8 * k, &f, sizeof f);
+        }
+    }
+}

@@ -49,6 +49,15 @@ static uint32_t fifth_bits(const uint8_t *L)
     return qh;
 }
 
+/* The levels into a block: nibbles at qs and, for the 5-bit types (qh not NULL), the
+ * fifth bits as a little-endian u32 at qh. */
+static void put_levels(uint8_t *qs, uint8_t *qh, const uint8_t *L)
+{
+    if (lbq_pack_legacy(L, 0, qs, qh)) return;
+    if (qh) lb_st32(qh, fifth_bits(L));
+    pack_nibbles(qs, L);
+}
+
 /* ---- searches used with importance weights ------------------------------------ */
 
 /* Symmetric levels -nmax..nmax-1 for 32 values, weighted least squares over 19 trial
@@ -233,6 +242,7 @@ static size_t q8_0_quantize(const float *src, void *dst, int64_t nrows, int64_t 
 static void q8_0_dequantize(const void *src, float *dst, int64_t n)
 {
     const uint8_t *b = src;
+    if (lbq_q8_0_dequant_fast(b, dst, n / QK)) return;
     for (int64_t i = 0; i < n / QK; i++, b += Q8_0_SZ, dst += QK) {
         const float d = lbq_ld_f16(b);
         for (int j = 0; j < QK; j++) dst[j] = lbq_s8(b[2 + j]) * d;
@@ -262,6 +272,7 @@ static void q4_0_block_plain(const float *x, uint8_t *b)
     lbq_st_f16(b, d);
     /* the low byte of the level: a wild one (from an infinite 1/d) spills into the
      * other nibble exactly as in ggml */
+    if (lbq_pack_legacy(L, 1, b + 2, NULL)) return;
     for (int j = 0; j < QK / 2; j++) b[2 + j] = (uint8_t)(L[j] | L[j + QK / 2] << 4);
 }
 
@@ -279,7 +290,7 @@ static size_t q4_0_quantize(const float *src, void *dst, int64_t nrows, int64_t 
             if (!imatrix) { q4_0_block_plain(x, out); continue; }
             if (i % 8 == 0) weighted_sym8(group_of(i, nb), 8, x, imatrix + i * QK, sigma2, d8, L8);
             lbq_st_f16(out, d8[i % 8]);
-            pack_nibbles(out + 2, L8 + (i % 8) * QK);
+            put_levels(out + 2, NULL, L8 + (i % 8) * QK);
         }
     }
     return (size_t)(nrows * nb) * Q4_0_SZ;
@@ -319,6 +330,7 @@ static void q4_1_block_plain(const float *x, uint8_t *b)
     }
     lbq_st_f16(b, d);
     lbq_st_f16(b + 2, min);
+    if (lbq_pack_legacy(L, 1, b + 4, NULL)) return;
     for (int j = 0; j < QK / 2; j++) b[4 + j] = (uint8_t)(L[j] | L[j + QK / 2] << 4);
 }
 
@@ -337,7 +349,7 @@ static size_t q4_1_quantize(const float *src, void *dst, int64_t nrows, int64_t 
             if (i % 8 == 0) weighted_aff8(group_of(i, nb), 15, x, imatrix + i * QK, sigma2, d8, nm8, L8);
             lbq_st_f16(out, d8[i % 8]);
             lbq_st_f16(out + 2, -nm8[i % 8]);
-            pack_nibbles(out + 4, L8 + (i % 8) * QK);
+            put_levels(out + 4, NULL, L8 + (i % 8) * QK);
         }
     }
     return (size_t)(nrows * nb) * Q4_1_SZ;
@@ -374,8 +386,7 @@ static void q5_0_block_plain(const float *x, uint8_t *b)
         }
     }
     lbq_st_f16(b, d);
-    lb_st32(b + 2, fifth_bits(L));
-    pack_nibbles(b + 6, L);
+    put_levels(b + 6, b + 2, L);
 }
 
 static size_t q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n_per_row,
@@ -393,8 +404,7 @@ static size_t q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t 
             if (i % 8 == 0) weighted_sym8(group_of(i, nb), 16, x, imatrix + i * QK, sigma2, d8, L8);
             const uint8_t *L = L8 + (i % 8) * QK;
             lbq_st_f16(out, d8[i % 8]);
-            lb_st32(out + 2, fifth_bits(L));
-            pack_nibbles(out + 6, L);
+            put_levels(out + 6, out + 2, L);
         }
     }
     return (size_t)(nrows * nb) * Q5_0_SZ;
@@ -434,8 +444,7 @@ static void q5_1_block_plain(const float *x, uint8_t *b)
     }
     lbq_st_f16(b, d);
     lbq_st_f16(b + 2, min);
-    lb_st32(b + 4, fifth_bits(L));
-    pack_nibbles(b + 8, L);
+    put_levels(b + 8, b + 4, L);
 }
 
 static size_t q5_1_quantize(const float *src, void *dst, int64_t nrows, int64_t n_per_row,
@@ -454,8 +463,7 @@ static size_t q5_1_quantize(const float *src, void *dst, int64_t nrows, int64_t 
             const uint8_t *L = L8 + (i % 8) * QK;
             lbq_st_f16(out, d8[i % 8]);
             lbq_st_f16(out + 2, -nm8[i % 8]);
-            lb_st32(out + 4, fifth_bits(L));
-            pack_nibbles(out + 8, L);
+            put_levels(out + 8, out + 4, L);
         }
     }
     return (size_t)(nrows * nb) * Q5_1_SZ;

@@ -128,6 +128,11 @@ int lbq_sym_levels(const float *x, float div, float bias, int clamp, float *d, u
 int lbq_aff_levels(const float *x, float div, int clamp, float *d, float *min, uint8_t *L);
 /* One whole Q8_0 block (34 bytes). */
 int lbq_q8_0_block_fast(const float *x, uint8_t *b);
+/* A legacy block's nibbles (qs[j] = L[j] | L[j + 16] << 4, low nibble masked unless spill)
+ * and, if qh, its fifth bits (bit j = bit 4 of L[j], little-endian); 0 on the scalar path. */
+int lbq_pack_legacy(const uint8_t *L, int spill, uint8_t *qs, uint8_t *qh);
+/* Decode nb Q8_0 blocks (the scalar q8_0_dequantize's floats); 0 on the scalar path. */
+int lbq_q8_0_dequant_fast(const uint8_t *b, float *y, int64_t nb);
 
 /* The 16 signed levels of IQ4_NL / IQ4_XS (a fact of the format). */
 extern const int8_t lbq_iq4nl_values[16];

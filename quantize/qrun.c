@@ -46,6 +46,9 @@ static void hash_bytes(srchash *h, uint64_t off, const void *p, size_t n)
 /* Rows per chunk: chunk_bytes of f32, at least 1, at most the tensor and LB_QRUN_MAX_ROWS
  * (the per-row metrics of a chunk stay small whatever the row length). */
 #define LB_QRUN_MAX_ROWS 65536
+/* A worker takes its rows through decode, check, quantize, decode and metrics this many
+ * values at a time (whole rows, at least one): 64 KiB of f32 in x and as much in hat. */
+#define LB_QRUN_STEP_VALUES 16384
 
 /* Two of raw, q and rowm: the workers fill one set while the calling thread hashes,
  * writes and merges the other (the previous chunk). x and hat are the workers' alone. */
@@ -106,6 +109,7 @@ typedef struct job {
     int             nthreads, allow_nonfinite;
     uint64_t        chunk_bytes;
     lb_writer      *wr;            /* NULL: measure only */
+    int             pwrite;        /* 1: the workers write their blocks (seekable output) */
     lb_qrun_sink    sink;          /* or: hand the output blocks to a callback */
     void           *sink_ctx;
     srchash        *hash;
@@ -119,6 +123,13 @@ typedef struct job {
 static int check_finite(const job *j, const float *x, uint64_t n, uint64_t first, lb_err *err)
 {
     if (j->allow_nonfinite) return LB_OK;
+    uint32_t bad = 0;   /* one pass without branches (vectorizes), the search only on a hit */
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    if (!bad) return LB_OK;
     for (uint64_t i = 0; i < n; i++)
         if (!isfinite(x[i]))
             return lb_err_item(err, LB_EFORMAT, "tensor", j->t->name, LB_NO_OFFSET,
@@ -164,6 +175,7 @@ typedef struct share {
     int        slot;            /* which of the double buffers */
     int        reads;           /* 1: read the input rows here */
     uint64_t   c0, a, b;        /* tensor rows */
+    uint64_t   out_off;         /* file offset of row c0's blocks (pwrite mode) */
     int        rc;
     lb_err     err;
 } share;
@@ -185,14 +197,21 @@ static void *run_share(void *arg)
     s->rc = LB_OK;
     if (!n) return NULL;
     if (s->reads && (s->rc = lb_tensor_read(j->in, t, s->a * in_row, raw, (size_t)(n * in_row), &s->err))) return NULL;
-    if ((s->rc = lb_dequantize_any(t->type, raw, x, (int64_t)(n * ne0), &s->err))) return NULL;
-    if ((s->rc = check_finite(j, x, n * ne0, s->a * ne0, &s->err))) return NULL;
-    if ((s->rc = quantize_rows(j->type, x, q, hat, s->a, n, ne0, rows_per_mat, j->w, 1, &s->err))) return NULL;
-    for (uint64_t r = 0; r < n; r++) {
-        lb_metrics_init(&rm[r]);
-        lb_metrics_add(&rm[r], x + r * ne0, hat + r * ne0, j->w ? j->w + ((s->a + r) / rows_per_mat) * ne0 : NULL,
-                       (int64_t)ne0);
+    /* a few rows at a time through every step, in the same x and hat (they stay in cache) */
+    uint64_t step = ne0 >= LB_QRUN_STEP_VALUES ? 1 : LB_QRUN_STEP_VALUES / ne0;
+    for (uint64_t r = 0; r < n; r += step) {
+        uint64_t m = n - r < step ? n - r : step;
+        if ((s->rc = lb_dequantize_any(t->type, raw + r * in_row, x, (int64_t)(m * ne0), &s->err))) return NULL;
+        if ((s->rc = check_finite(j, x, m * ne0, (s->a + r) * ne0, &s->err))) return NULL;
+        if ((s->rc = quantize_rows(j->type, x, q + r * out_row, hat, s->a + r, m, ne0, rows_per_mat, j->w, 1, &s->err)))
+            return NULL;
+        for (uint64_t i = 0; i < m; i++) {
+            lb_metrics_init(&rm[r + i]);
+            lb_metrics_add(&rm[r + i], x + i * ne0, hat + i * ne0,
+                           j->w ? j->w + ((s->a + r + i) / rows_per_mat) * ne0 : NULL, (int64_t)ne0);
+        }
     }
+    if (j->pwrite) s->rc = lb_writer_pwrite(j->wr, s->out_off + k * out_row, q, (size_t)(n * out_row), &s->err);
     return NULL;
 }
 
@@ -208,14 +227,14 @@ static uint64_t part_start(uint64_t n, uint64_t np, uint64_t p)
 enum { MAX_WORKERS = 256 };
 typedef struct crew { share sh[MAX_WORKERS]; pthread_t tid[MAX_WORKERS]; int started[MAX_WORKERS]; int n; } crew;
 
-static void start_chunk(crew *c, const job *j, int slot, int reads, uint64_t c0, uint64_t n)
+static void start_chunk(crew *c, const job *j, int slot, int reads, uint64_t c0, uint64_t n, uint64_t out_off)
 {
     int nt = j->nthreads < 1 ? 1 : j->nthreads > MAX_WORKERS ? MAX_WORKERS : j->nthreads;
     if ((uint64_t)nt > n) nt = (int)n;
     c->n = nt;
     for (int p = 0; p < nt; p++) {
         share *s = &c->sh[p];
-        s->j = j; s->slot = slot; s->reads = reads; s->c0 = c0;
+        s->j = j; s->slot = slot; s->reads = reads; s->c0 = c0; s->out_off = out_off;
         s->a = c0 + part_start(n, (uint64_t)nt, (uint64_t)p);
         s->b = c0 + part_start(n, (uint64_t)nt, (uint64_t)p + 1);
         c->started[p] = nt > 1 && pthread_create(&c->tid[p], NULL, run_share, s) == 0;
@@ -242,7 +261,7 @@ static int finish_chunk(job *j, int slot, uint64_t c0, uint64_t n, size_t in_row
 {
     hash_bytes(j->hash, j->t->offset + c0 * in_row, j->b->raw[slot], (size_t)(n * in_row));
     for (uint64_t r = 0; r < n; r++) lb_metrics_merge(j->m, &j->b->rowm[slot][r]);
-    if (j->wr) LB_TRY(lb_writer_data(j->wr, j->b->q[slot], (size_t)(n * out_row), err));
+    if (j->wr && !j->pwrite) LB_TRY(lb_writer_data(j->wr, j->b->q[slot], (size_t)(n * out_row), err));
     if (j->sink) LB_TRY(j->sink(j->sink_ctx, j->b->q[slot], (size_t)(n * out_row), c0 * out_row, err));
     if (j->progress) j->progress(j->index, n * in_row, j->ctx);
     return LB_OK;
@@ -279,7 +298,9 @@ static int run_tensor(job *j, lb_err *err)
         uint64_t n = nrows - r0 < rpc ? nrows - r0 : rpc;
         if (!concurrent_reads) rc = lb_tensor_read(j->in, t, r0 * in_row, j->b->raw[slot], (size_t)(n * in_row), err);
         if (rc) break;
-        start_chunk(c, j, slot, concurrent_reads, r0, n);
+        uint64_t out_off = 0;
+        if (j->pwrite && (rc = lb_writer_reserve(j->wr, (size_t)(n * out_row), &out_off, err))) break;
+        start_chunk(c, j, slot, concurrent_reads, r0, n, out_off);
         if (have_prev) rc = finish_chunk(j, slot ^ 1, prev0, prevn, in_row, out_row, err);
         lb_err werr;
         int wrc = join_chunk(c, &werr);
@@ -445,7 +466,7 @@ int lb_qrun(lb_model *in, const lb_mix_result *plan, lb_out *out, const lb_qrun_
         j.in = in; j.t = t; j.type = plan->t[i].type; j.n_mat = n_mat_of(t);
         j.nthreads = o->nthreads; j.allow_nonfinite = o->allow_nonfinite;
         j.chunk_bytes = o->chunk_bytes ? o->chunk_bytes : LB_QRUN_CHUNK_DEFAULT;
-        j.wr = w; j.hash = want_hash ? &hash : NULL; j.m = &rep[i].m; j.b = &b;
+        j.wr = w; j.pwrite = lb_out_seekable(out); j.hash = want_hash ? &hash : NULL; j.m = &rep[i].m; j.b = &b;
         j.progress = progress; j.ctx = ctx; j.index = i;
         rep[i].name = t->name;
         rep[i].ndim = t->ndim;

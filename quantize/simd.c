@@ -159,3 +159,23 @@ int lbq_q8_0_block_fast(const float *x, uint8_t *b)
 #endif
     DISPATCH(q8_0_block, x, b);
 }
+
+int lbq_q8_0_dequant_fast(const uint8_t *b, float *y, int64_t nb)
+{
+#if !defined(LB_LANES_X86) && !defined(LB_LANES_NEON)
+    (void)b; (void)y; (void)nb;
+#endif
+    DISPATCH_V(q8_0_dequant, b, y, nb);
+}
+
+int lbq_pack_legacy(const uint8_t *L, int spill, uint8_t *qs, uint8_t *qh)
+{
+#if defined(LB_LANES_X86)
+    if (lb_cpu_active() == LB_CPU_SCALAR) return 0;
+    pack_legacy_x86(L, spill, qs, qh);
+    return 1;
+#else
+    (void)L; (void)spill; (void)qs; (void)qh;
+    return 0;
+#endif
+}

@@ -81,9 +81,9 @@ AVX2 static void aff_levels_avx2(const float *x, float div, int clamp, float *d_
         mx = _mm256_max_ps(v[k], mx);
     }
     float min = hmin8(mn), max = hmax8(mx);
-    int imin = first_equal(v, min, 0), imax = first_equal(v, max, 0);
-    if (imin >= 0) min = x[imin];
-    if (imax >= 0) max = x[imax];
+    /* equal values are equal bits except for zeros: only then does the first one matter */
+    if (min == 0) { int i = first_equal(v, min, 0); if (i >= 0) min = x[i]; }
+    if (max == 0) { int i = first_equal(v, max, 0); if (i >= 0) max = x[i]; }
     const float d = (max - min) / div;
     const float id = d ? 1.0f / d : 0.0f;
     *d_out = d;
@@ -126,5 +126,19 @@ AVX2 static int q8_0_block_avx2(const float *x, uint8_t *b)
     }
     for (int j = 0; j < 32; j++) b[2 + j] = (uint8_t)((unsigned)q[j] & 0xffu);
     return 1;
+}
+/* A legacy block's packed levels from 32 bytes L: qs[j] = L[j] | L[j + 16] << 4 (as bytes;
+ * low nibbles masked unless spill, where Q4_0 lets a wild level run into the high nibble
+ * as ggml does), and for the 5-bit types *qh bit j = bit 4 of L[j]. SSE2 only: the
+ * baseline, so the SSE2 path has it too. */
+static inline void pack_legacy_x86(const uint8_t *L, int spill, uint8_t *qs, uint8_t *qh)
+{
+    const __m128i lo = _mm_loadu_si128((const __m128i *)L), hi = _mm_loadu_si128((const __m128i *)(L + 16));
+    const __m128i high = _mm_and_si128(_mm_slli_epi16(hi, 4), _mm_set1_epi8((char)0xf0));
+    _mm_storeu_si128((__m128i *)qs, _mm_or_si128(spill ? lo : _mm_and_si128(lo, _mm_set1_epi8(0x0f)), high));
+    if (qh) {
+        uint32_t m = (uint32_t)_mm_movemask_epi8(_mm_slli_epi16(lo, 3)) | (uint32_t)_mm_movemask_epi8(_mm_slli_epi16(hi, 3)) << 16;
+        memcpy(qh, &m, 4);   /* x86 is little-endian: the u32 as the block stores it */
+    }
 }
 #undef AVX2

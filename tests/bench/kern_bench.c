@@ -1,7 +1,8 @@
 /* kern_bench.c: quantization throughput, lowbit vs ggml_quantize_chunk, one thread each,
  * same rows, same run. MB/s counts f32 input bytes. No pass/fail: a table.
  * Each measurement repeats the whole row set until at least MIN_SECONDS have passed;
- * lowbit and ggml alternate, best of three rounds. */
+ * lowbit and ggml alternate, best of three rounds. LOWBIT_BENCH_KERNELS=a,b limits the
+ * table to those kernels. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,17 @@ static double rmse_of(const ctx *c)
     return sqrt(c->weighted ? r.wmse : r.mse);
 }
 
+/* LOWBIT_BENCH_KERNELS=q4_1,q5_1 times only those kernels */
+static int wanted(const char *name)
+{
+    const char *only = getenv("LOWBIT_BENCH_KERNELS");
+    if (!only || !*only) return 1;
+    size_t n = strlen(name);
+    for (const char *p = only; (p = strstr(p, name)); p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || !p[n])) return 1;
+    return 0;
+}
+
 int main(void)
 {
     kd_list sets = { 0 };
@@ -84,6 +96,7 @@ int main(void)
     size_t nk = lb_qkernel_list(&ks);
     for (size_t t = 0; t < nk; t++) {
         const lb_qkernel *k = ks[t];
+        if (!wanted(k->name)) continue;
         for (int i = 0; i < sets.n; i++) {
             size_t nb = lb_quant_row_size(k->type, sets.v[i].ncols) * (size_t)sets.v[i].nrows;
             out_l[i] = realloc(out_l[i], nb);

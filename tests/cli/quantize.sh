@@ -16,6 +16,24 @@ expect_exit "quantize OUTPUT == INPUT" 2 "same file" "$Q" "$S260" "$S260" Q8_0
 cp "$S260" "$T/copy.gguf"
 expect_exit "quantize existing OUTPUT without -f" 2 "already exists" "$Q" -q "$S260" "$T/copy.gguf" Q8_0
 expect_exit "quantize unwritable OUTPUT" 3 "cannot create" "$Q" -q "$S260" "$T/no/dir/x.gguf" Q8_0
+# outputs that are not regular files: a directory is refused; a character device (as
+# /dev/null) and a FIFO are written in place, never replaced by a renamed temporary
+mkdir "$T/outdir"
+expect_exit "quantize OUTPUT a directory" 2 "is a directory" "$Q" -q "$S260" "$T/outdir" Q8_0
+if mknod "$T/null" c 1 3 2> /dev/null; then
+  "$Q" -q "$S260" "$T/null" Q8_0 && "$Q" -q -f "$S260" "$T/null" Q8_0 && [ -c "$T/null" ] && [ -z "$(ls -A "$T" | grep '^\.null')" ] \
+    && pass "quantize to a character device writes into it (it stays a device, no temporary left)" \
+    || fail "quantize to a character device" "$(ls -la "$T/null")"
+else
+  skip "quantize to a character device" "mknod not permitted here"
+fi
+mkfifo "$T/fifo"
+timeout 120 cat "$T/fifo" > "$T/fifo.out" & reader=$!
+"$Q" -q "$S260" "$T/fifo" Q8_0; rc=$?
+wait $reader
+"$Q" -q "$S260" - Q8_0 > "$T/stdout.gguf"
+[ $rc = 0 ] && [ -p "$T/fifo" ] && cmp -s "$T/fifo.out" "$T/stdout.gguf" \
+  && pass "quantize to a FIFO streams the same bytes as to stdout, the FIFO stays" || fail "quantize to a FIFO" "exit $rc"
 expect_exit "quantize Q2_K_S needs an imatrix" 2 "needs an importance matrix" "$Q" -q "$TLT" "$T/x.gguf" Q2_K_S
 expect_exit "quantize imatrix of another model" 4 "tensor 'blk\.0\." "$Q" -q --imatrix "$M/imatrix/stories260K-imatrix.gguf" "$TLT" "$T/x.gguf" Q4_K_M
 [ ! -e "$T/x.gguf" ] && pass "quantize refusals write nothing" || fail "quantize refusals write nothing" "x.gguf exists"

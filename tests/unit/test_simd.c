@@ -27,7 +27,7 @@ static void mixed_rows(kd_list *l)
     kd_seed(7);
     for (int64_t r = 0; r < rows; r++)
         for (int64_t g = 0; g < n / 16; g++) {
-            int kind = (int)(kd_next() % 7);
+            int kind = (int)(kd_next() % 10);
             float c = (float)kd_normal();
             for (int64_t i = 0; i < 16; i++) {
                 float v = (float)kd_normal();
@@ -39,7 +39,12 @@ static void mixed_rows(kd_list *l)
                 case 3: *x = v * 1e-20f; break;
                 case 4: *x = (float)(v * 1e-41); break;
                 case 5: *x = i == 3 ? 5000.0f * c : v * 0.01f; break;
-                default: *x = (i & 1) ? 0.5f : -0.5f; break;   /* ties on |max| */
+                case 6: *x = (i & 1) ? 0.5f : -0.5f; break;   /* ties on |max| */
+                /* zeros of both signs: the extreme is a zero, and which one comes first
+                 * decides the sign the block stores */
+                case 7: *x = (kd_next() & 1) ? -0.0f : 0.0f; break;
+                case 8: *x = i % 3 == 0 ? ((kd_next() & 1) ? -0.0f : 0.0f) : fabsf(v); break;
+                default: *x = i % 3 == 0 ? ((kd_next() & 1) ? -0.0f : 0.0f) : -fabsf(v); break;
                 }
             }
         }
@@ -145,6 +150,41 @@ static void check_kernels(const kd_list *sets)
                 tap_end();
             }
         }
+    }
+}
+
+static uint32_t kd_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+/* Decoding is also fed blocks no quantizer writes: random bytes, so scales and mins take
+ * every f16 pattern (subnormal, Inf, NaN) and the quants every value. */
+static void check_dequant_any_bytes(void)
+{
+    const lb_qkernel *const *ks;
+    size_t nk = lb_qkernel_list(&ks);
+    enum { NB = 4096 };
+    for (int p = 1; p < LB_CPU_NPATHS; p++) {
+        if (!lb_cpu_has((lb_cpu_path)p)) continue;
+        tap_begin("simd %s: every kernel decodes %d random blocks to the scalar path's bits", lb_cpu_name((lb_cpu_path)p), NB);
+        for (size_t t = 0; t < nk; t++) {
+            const lb_qkernel *k = ks[t];
+            size_t bytes = (size_t)NB * k->type_size, fn = (size_t)NB * k->blck;
+            uint8_t *q = malloc(bytes);
+            float *y0 = malloc(fn * 4), *y1 = malloc(fn * 4);
+            CHECK(q && y0 && y1, "out of memory");
+            if (!q || !y0 || !y1) { free(q); free(y0); free(y1); continue; }
+            for (size_t i = 0; i < bytes; i++) q[i] = (uint8_t)kd_next();
+            lb_err err;
+            lb_cpu_set(LB_CPU_SCALAR, &err);
+            k->dequantize(q, y0, (int64_t)fn);
+            lb_cpu_set((lb_cpu_path)p, &err);
+            k->dequantize(q, y1, (int64_t)fn);
+            size_t at = 0;
+            while (at < fn && memcmp(&y0[at], &y1[at], 4) == 0) at++;
+            CHECK(at == fn, "%s: value %zu (block %zu) differs: %08x vs %08x", k->name, at, at / k->blck,
+                  at < fn ? kd_bits(y0[at]) : 0, at < fn ? kd_bits(y1[at]) : 0);
+            free(q); free(y0); free(y1);
+        }
+        tap_end();
     }
 }
 
@@ -284,6 +324,7 @@ int main(void)
     mixed_rows(&sets);
     check_select();
     check_plain();
+    check_dequant_any_bytes();
     print_digests(&sets);
     check_metrics(&sets);
     check_kernels(&sets);
