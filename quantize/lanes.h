@@ -317,10 +317,6 @@ LANE_ATTR static int L_(iq4_pick)(const float *x, int n, float id, uint8_t *L)
     return 1;
 }
 
-#if LANE_ISA != LANE_ISA_AVX2   /* AVX2: simd_x86.h */
-/* 32 values as 4 vectors */
-LI void L_(load32)(const float *x, vf *v) { memcpy(v, x, 4 * sizeof *v); }
-
 /* The largest / smallest lane of a vector without NaN (exact in any order) */
 #if LANE_ISA == LANE_ISA_AVX2
 LI float L_(hmax)(vf v)
@@ -351,6 +347,10 @@ LI float L_(hmin)(vf v)
     return m;
 }
 #endif
+
+#if LANE_ISA != LANE_ISA_AVX2   /* AVX2: simd_x86.h */
+/* 32 values as 4 vectors */
+LI void L_(load32)(const float *x, vf *v) { memcpy(v, x, 4 * sizeof *v); }
 
 /* Index of the first of 32 values equal to t (== : -0 and +0 tie, as the scalar scans
  * keep the first of equal values), or -1. */
@@ -474,7 +474,6 @@ LANE_ATTR static int L_(q8_0_block)(const float *x, uint8_t *b)
 
 #endif
 
-#undef LI
 
 /* q8_0_dequantize of q_legacy.c over nb blocks: (float)q * d per value, each one its own
  * exact conversion and single rounding, the scalar operand order kept. */
@@ -491,3 +490,99 @@ LANE_ATTR static void L_(q8_0_dequant)(const uint8_t *b, float *y, int64_t nb)
         }
     }
 }
+
+/* best_code_pair of q_mxfp4.c for a whole block: each value's code of least
+ * |scaled[i] - x|, the first code on ties (strict <), one value per lane. NaN values
+ * never compare less and keep code 0, as in the scalar loop. */
+LANE_ATTR static void L_(mxfp4_codes)(const float *x, const float *scaled, uint8_t *qs)
+{
+    int32_t c[32];
+    for (int k = 0; k < 4; k++) {
+        vf v;
+        memcpy(&v, x + 8 * k, sizeof v);
+        vf s0 = { scaled[0], scaled[0], scaled[0], scaled[0], scaled[0], scaled[0], scaled[0], scaled[0] };
+        vf e = (vf)((vi)(s0 - v) & 0x7fffffff);
+        vi code = { 0, 0, 0, 0, 0, 0, 0, 0 };
+        for (int i = 1; i < 16; i++) {
+            vf si = { scaled[i], scaled[i], scaled[i], scaled[i], scaled[i], scaled[i], scaled[i], scaled[i] };
+            vf a = (vf)((vi)(si - v) & 0x7fffffff);
+            vi lt = a < e;
+            vi iv = { i, i, i, i, i, i, i, i };
+            code = (code & ~lt) | (iv & lt);
+            e = (vf)(((vi)e & ~lt) | ((vi)a & lt));
+        }
+        memcpy(c + 8 * k, &code, sizeof code);
+    }
+    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)(c[j] | c[j + 16] << 4);
+}
+
+/* trit of q_ternary.c, lround(v * id) + 1, for values whose block is finite (so |v * id|
+ * stays near 1): truncate, then correct by the exact remainder, as lbq_round_in_range. */
+LI vi L_(trit)(vf v, vf id)
+{
+    vf s = v * id;
+    vi i = __builtin_convertvector(s, vi);
+    vf r = s - L_(tof)(i);
+    return i - (r >= L_(splat)(0.5f)) + (r <= L_(splat)(-0.5f)) + 1;
+}
+
+LI vf L_(ld8)(const float *x) { vf v; memcpy(&v, x, sizeof v); return v; }
+
+/* block_absmax of q_ternary.c; 0 (declined) when the block holds a NaN or an infinity,
+ * or its absmax is subnormal */
+LI int L_(tq_absmax)(const float *x, float *amax)
+{
+    vf m = L_(splat)(0.0f);
+    for (int k = 0; k < 32; k++) {
+        vf a = L_(absv)(L_(ld8)(x + 8 * k));
+        if (L_(any)(~(a < L_(splat)(INFINITY)))) return 0;
+        m = L_(sel)(m, a, a > m);
+    }
+    *amax = L_(hmax)(m);
+    return *amax == 0 || *amax >= FLT_MIN;   /* a subnormal absmax: 1/d is infinite */
+}
+
+/* tq2_0_block: byte 32h + m holds the trits of x[128h + 32n + m], n = 0..3, two bits each */
+LANE_ATTR static int L_(tq2_0_block)(const float *x, uint8_t *b)
+{
+    float d;
+    if (!L_(tq_absmax)(x, &d)) return 0;
+    const vf id = L_(splat)(d ? 1.0f / d : 0.0f);
+    for (int h = 0; h < 2; h++)
+        for (int m = 0; m < 32; m += 8) {
+            vi q = L_(splati)(0);
+            for (int n = 0; n < 4; n++) q |= (L_(trit)(L_(ld8)(x + 128 * h + 32 * n + m), id) & 3) << (2 * n);
+            int32_t t[8];
+            memcpy(t, &q, sizeof t);
+            for (int l = 0; l < 8; l++) b[32 * h + m + l] = (uint8_t)t[l];
+        }
+    lbq_st_f16(b + 64, d);
+    return 1;
+}
+
+/* pack5 of q_ternary.c for 8 bytes at once: five trits of x[n * stride], most significant
+ * first, as the byte fraction (q * 256 + 242) / 243, the division done in float (exact:
+ * the quotient's fraction is at least 1/243 from the next integer). */
+LI void L_(pack5x8)(const float *x, int stride, vf id, uint8_t *out)
+{
+    vi q = L_(splati)(0);
+    for (int n = 0; n < 5; n++) q = q * 3 + L_(trit)(L_(ld8)(x + n * stride), id);
+    vi v = __builtin_convertvector(L_(tof)(q * 256 + 242) / L_(splat)(243.0f), vi);
+    int32_t t[8];
+    memcpy(t, &v, sizeof t);
+    for (int l = 0; l < 8; l++) out[l] = (uint8_t)t[l];
+}
+
+/* tq1_0_block but its last four bytes (four trits each), which the caller packs */
+LANE_ATTR static int L_(tq1_0_block)(const float *x, uint8_t *b, float *d_out)
+{
+    float d;
+    if (!L_(tq_absmax)(x, &d)) return 0;
+    const vf id = L_(splat)(d ? 1.0f / d : 0.0f);
+    for (int m = 0; m < 32; m += 8) L_(pack5x8)(x + m, 32, id, b + m);
+    for (int m = 0; m < 16; m += 8) L_(pack5x8)(x + 160 + m, 16, id, b + 32 + m);
+    *d_out = d;
+    return 1;
+}
+
+#undef LI

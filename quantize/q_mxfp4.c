@@ -59,6 +59,7 @@ static void mxfp4_block(const float *x, uint8_t *b)
     float scaled[16];
     for (int i = 0; i < 16; i++) scaled[i] = fp4_values[i] * d;
     b[0] = e;
+    if (lbq_mxfp4_codes_fast(x, scaled, b + 1)) return;
     for (int j = 0; j < QK / 2; j++) b[1 + j] = best_code_pair(x[j], x[j + QK / 2], scaled);
 }
 

@@ -130,6 +130,13 @@ int lbq_aff_levels(const float *x, float div, int clamp, float *d, float *min, u
 int lbq_q8_0_block_fast(const float *x, uint8_t *b);
 /* A legacy block's nibbles (qs[j] = L[j] | L[j + 16] << 4, low nibble masked unless spill)
  * and, if qh, its fifth bits (bit j = bit 4 of L[j], little-endian); 0 on the scalar path. */
+/* MXFP4: the 16 code bytes of a block from its values and the 16 scaled code values
+ * (q_mxfp4.c's best_code_pair for every pair); 0 on the scalar path. */
+int lbq_mxfp4_codes_fast(const float *x, const float *scaled, uint8_t *qs);
+/* TQ2_0 / TQ1_0 blocks of finite values (0: declined, or the scalar path); the TQ1_0 one
+ * leaves bytes 48..51 and the scale to the caller and gives the block's absmax in *d. */
+int lbq_tq2_0_block_fast(const float *x, uint8_t *b);
+int lbq_tq1_0_block_fast(const float *x, uint8_t *b, float *d);
 int lbq_pack_legacy(const uint8_t *L, int spill, uint8_t *qs, uint8_t *qh);
 /* Decode nb Q8_0 blocks (the scalar q8_0_dequantize's floats); 0 on the scalar path. */
 int lbq_q8_0_dequant_fast(const uint8_t *b, float *y, int64_t nb);

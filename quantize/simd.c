@@ -179,3 +179,27 @@ int lbq_pack_legacy(const uint8_t *L, int spill, uint8_t *qs, uint8_t *qh)
     return 0;
 #endif
 }
+
+int lbq_mxfp4_codes_fast(const float *x, const float *scaled, uint8_t *qs)
+{
+#if !defined(LB_LANES_X86) && !defined(LB_LANES_NEON)
+    (void)x; (void)scaled; (void)qs;
+#endif
+    DISPATCH_V(mxfp4_codes, x, scaled, qs);
+}
+
+int lbq_tq2_0_block_fast(const float *x, uint8_t *b)
+{
+#if !defined(LB_LANES_X86) && !defined(LB_LANES_NEON)
+    (void)x; (void)b;
+#endif
+    DISPATCH(tq2_0_block, x, b);
+}
+
+int lbq_tq1_0_block_fast(const float *x, uint8_t *b, float *d)
+{
+#if !defined(LB_LANES_X86) && !defined(LB_LANES_NEON)
+    (void)x; (void)b; (void)d;
+#endif
+    DISPATCH(tq1_0_block, x, b, d);
+}
