@@ -451,23 +451,22 @@ static void q2_block_weighted(const float *x, uint8_t *b, const float *qw)
 static void q3_finish(const float *x, uint8_t *b, int8_t *L, uint16_t d16)
 {
     lb_st16(b + Q3_D, d16);
-    float dall = lb_f16_to_f32(d16);
-    for (int j = 0; j < QK / 16; j++) {
-        const float d = dall * q3_scale(b + Q3_SC, j);
-        if (d == 0) continue;
-        for (int i = 0; i < 16; i++)
-            L[16 * j + i] = (int8_t)(clampi(round_nearest(x[16 * j + i] / d), -4, 3) + 4);
-    }
-    /* Third bit of weight k goes to hmask byte k % 32, bit k / 32; the rest to qs. */
+    float dall = lb_f16_to_f32(d16), d[QK / 16];
+    for (int j = 0; j < QK / 16; j++) d[j] = dall * q3_scale(b + Q3_SC, j);
+    if (!lbq_q3_relevel(x, d, L))
+        for (int j = 0; j < QK / 16; j++) {
+            if (d[j] == 0) continue;
+            for (int i = 0; i < 16; i++)
+                L[16 * j + i] = (int8_t)(clampi(round_nearest(x[16 * j + i] / d[j]), -4, 3) + 4);
+        }
+    /* Third bit of weight k goes to hmask byte k % 32, bit k / 32; the rest to qs. The
+     * levels are 0..7 here, so bit 2 is the third bit and l & 3 the rest (no branch). */
     uint8_t low[QK];
     memset(b + Q3_HM, 0, QK / 8);
     for (int k = 0; k < QK; k++) {
-        int l = L[k];
-        if (l > 3) {
-            b[Q3_HM + k % 32] = (uint8_t)(b[Q3_HM + k % 32] | 1u << (k / 32));
-            l -= 4;
-        }
-        low[k] = (uint8_t)l;
+        unsigned l = (unsigned)L[k] & 7u;
+        b[Q3_HM + k % 32] = (uint8_t)(b[Q3_HM + k % 32] | (l >> 2) << (k / 32));
+        low[k] = (uint8_t)(l & 3u);
     }
     pack_2bit(b + Q3_QS, low);
 }
@@ -479,8 +478,10 @@ static void q3_block_ref(const float *x, uint8_t *b, const float *unused)
     int lv[QK / 16];
     float scales[QK / 16];
     float max_scale = 0, amax = 0;
+    for (int h = 0; h < 2; h++)
+        if (!lbq_q3_descent8(x + 128 * h, L + 128 * h, scales + 8 * h))
+            for (int j = 8 * h; j < 8 * h + 8; j++) scales[j] = fit_q3_descent(16, 4, x + 16 * j, L + 16 * j);
     for (int j = 0; j < QK / 16; j++) {
-        scales[j] = fit_q3_descent(16, 4, x + 16 * j, L + 16 * j);
         float a = fabsf(scales[j]);
         if (a > amax) { amax = a; max_scale = scales[j]; }
     }

@@ -201,6 +201,83 @@ LANE_ATTR static int L_(fit_symmetric8)(int n, int nmax, const float *x, int xs,
     return 1;
 }
 
+/* fit_q3_descent of kquants.c (Q3_K without importance weights), 8 groups of 16 at
+ * stride 16 at once: the same rounding start, then up to five sweeps of coordinate
+ * descent, each lane taking the scalar code's steps (its skips and rejections are masks).
+ * A lane whose sweep changed nothing would change nothing in the next one either (its
+ * state is the same), so sweeping on while other lanes still change is harmless. L gets
+ * level + 4, or 0 for an all-zero group, as the scalar code leaves it. */
+LANE_ATTR static int L_(q3_descent8)(const float *x, int8_t *L, float *scale_out)
+{
+    enum { N = 16, NMAX = 4 };
+    vf X[N], W[N];
+    vi Lv[N];
+    if (!L_(load8)(N, x, N, X)) return 0;
+    const vf zero = L_(splat)(0.0f);
+    vf max = zero, amax = zero;
+    for (int i = 0; i < N; i++) {
+        W[i] = X[i] * X[i];
+        vf ax = L_(absv)(X[i]);
+        vi m = ax > amax;
+        amax = L_(sel)(amax, ax, m);
+        max = L_(sel)(max, X[i], m);
+    }
+    vi dead = amax < L_(splat)(LBQ_GROUP_EPS);
+    vf iscale = L_(splat)((float)-NMAX) / max;
+    vf sumlx = zero, suml2 = zero;
+    for (int i = 0; i < N; i++) {
+        Lv[i] = L_(clampi)(L_(nearest)(iscale * X[i]), -NMAX, NMAX - 1);
+        vf l = L_(tof)(Lv[i]);
+        sumlx = sumlx + W[i] * X[i] * l;
+        suml2 = suml2 + W[i] * l * l;
+    }
+    for (int sweep = 0; sweep < 5; sweep++) {
+        vi changed = L_(splati)(0);
+        for (int i = 0; i < N; i++) {
+            vf l = L_(tof)(Lv[i]);
+            vf slx = sumlx - W[i] * X[i] * l;
+            vi act = (slx > zero) & ~dead;
+            vf sl2 = suml2 - W[i] * l * l;
+            vi nl = L_(clampi)(L_(nearest)(X[i] * sl2 / slx), -NMAX, NMAX - 1);
+            act &= nl != Lv[i];
+            vf fnl = L_(tof)(nl);
+            slx = slx + W[i] * X[i] * fnl;
+            sl2 = sl2 + W[i] * fnl * fnl;
+            vi upd = act & (sl2 > zero) & (slx * slx * suml2 > sumlx * sumlx * sl2);
+            Lv[i] = L_(seli)(Lv[i], nl, upd);
+            sumlx = L_(sel)(sumlx, slx, upd);
+            suml2 = L_(sel)(suml2, sl2, upd);
+            changed |= upd;
+        }
+        if (!L_(any)(changed)) break;
+    }
+    vf scale = L_(sel)(zero, sumlx / suml2, suml2 > zero);
+    scale = L_(sel)(scale, zero, dead);
+    for (int i = 0; i < N; i++) Lv[i] = L_(seli)(Lv[i] + NMAX, L_(splati)(0), dead);
+    for (int g = 0; g < 8; g++) {
+        for (int i = 0; i < N; i++) L[g * N + i] = (int8_t)Lv[i][g];
+        scale_out[g] = scale[g];
+    }
+    return 1;
+}
+
+/* q3_finish's re-rounding: for each of the 16 groups with a nonzero step d[j], L = the
+ * level of x / d (the same division), clamped to [-4, 3], plus 4. */
+LANE_ATTR static int L_(q3_relevel)(const float *x, const float *d, int8_t *L)
+{
+    for (int j = 0; j < 16; j++) {
+        if (d[j] == 0) continue;
+        const vf dj = L_(splat)(d[j]);
+        for (int h = 0; h < 2; h++) {
+            vf v;
+            memcpy(&v, x + 16 * j + 8 * h, sizeof v);
+            vi l = L_(clampi)(L_(nearest)(v / dj), -4, 3) + 4;
+            for (int i = 0; i < 8; i++) L[16 * j + 8 * h + i] = (int8_t)l[i];
+        }
+    }
+    return 1;
+}
+
 /* lbq_best_index_i8 over the IQ4 table T, lane-wise. For a non-NaN v the scalar binary
  * search ends at lo = the number of levels T[1..14] <= v and picks lo or lo + 1 by the same
  * float comparison (out-of-range values land on 0 or 15 through it too); NaN goes to 15.

@@ -137,6 +137,11 @@ int lbq_mxfp4_codes_fast(const float *x, const float *scaled, uint8_t *qs);
  * leaves bytes 48..51 and the scale to the caller and gives the block's absmax in *d. */
 int lbq_tq2_0_block_fast(const float *x, uint8_t *b);
 int lbq_tq1_0_block_fast(const float *x, uint8_t *b, float *d);
+/* Q3_K's unweighted fit (kquants.c fit_q3_descent) for 8 groups of 16 at stride 16: L
+ * and scale as the scalar function gives them; 0 if declined (non-finite) or scalar. */
+int lbq_q3_descent8(const float *x, int8_t *L, float *scale);
+/* Q3_K's final rounding (kquants.c q3_finish) of 16 groups of 16 with steps d[16]. */
+int lbq_q3_relevel(const float *x, const float *d, int8_t *L);
 int lbq_pack_legacy(const uint8_t *L, int spill, uint8_t *qs, uint8_t *qh);
 /* Decode nb Q8_0 blocks (the scalar q8_0_dequantize's floats); 0 on the scalar path. */
 int lbq_q8_0_dequant_fast(const uint8_t *b, float *y, int64_t nb);

@@ -203,3 +203,19 @@ int lbq_tq1_0_block_fast(const float *x, uint8_t *b, float *d)
 #endif
     DISPATCH(tq1_0_block, x, b, d);
 }
+
+int lbq_q3_descent8(const float *x, int8_t *L, float *scale)
+{
+#if !defined(LB_LANES_X86) && !defined(LB_LANES_NEON)
+    (void)x; (void)L; (void)scale;
+#endif
+    DISPATCH(q3_descent8, x, L, scale);
+}
+
+int lbq_q3_relevel(const float *x, const float *d, int8_t *L)
+{
+#if !defined(LB_LANES_X86) && !defined(LB_LANES_NEON)
+    (void)x; (void)d; (void)L;
+#endif
+    DISPATCH(q3_relevel, x, d, L);
+}
