@@ -254,7 +254,7 @@ static inline int kd_real(kd_list *l, const char *shared, int maxrows)
     if (!shared) return 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[1024];
-        snprintf(path, sizeof path, "%s/%s", shared, files[i].path);
+        if (snprintf(path, sizeof path, "%s/%s", shared, files[i].path) >= (int)sizeof path) continue;
         if (kd_safetensors(l, path, files[i].flat ? kd_take_flat : kd_take_rows, &maxrows) > 0) nread++;
     }
     return nread;
