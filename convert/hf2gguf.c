@@ -601,7 +601,6 @@ typedef struct stream {
     int       *qtype;     /* per output tensor: quantized type, or -1 (NULL: no mix) */
     qacc       q;
     float     *qbuf;      /* cap_rows * ne0 floats */
-    float     *qhat;      /* the same rows decoded back, for the error report */
     lb_qreport *rep;      /* the current tensor's report entry, or NULL */
     uint8_t   *qout;
     size_t     qbuf_cap, qout_cap;
@@ -613,6 +612,7 @@ typedef struct stream {
 } stream;
 
 static int emit_raw(stream *s, const void *data, size_t n, const char *name);
+static int account(stream *s, size_t n, const char *name);
 
 /* Quantize the gathered rows (all of them, or the whole rows when not at the end). */
 static int q_flush(stream *s, const char *name)
@@ -620,16 +620,19 @@ static int q_flush(stream *s, const char *name)
     qacc *q = &s->q;
     uint64_t rows = q->fill / q->ne0;
     if (!rows) return LB_OK;
-    size_t rb = lb_quant_row_size(q->type, (int64_t)q->ne0);
-    int rc = lb_quantize_rows_mt(q->type, s->qbuf, s->qout, (int64_t)rows, (int64_t)q->ne0, NULL, s->nthreads, NULL, s->err);
-    if (!rc && s->rep) rc = lb_dequantize_any(q->type, s->qout, s->qhat, (int64_t)(rows * q->ne0), s->err);
+    size_t rb = lb_quant_row_size(q->type, (int64_t)q->ne0), nb = (size_t)(rows * rb);
+    /* a seekable output: the workers write their own blocks (a reserved range) */
+    int par = lb_out_seekable(s->w->out);
+    uint64_t off = 0;
+    int rc = par ? lb_writer_reserve(s->w, nb, &off, s->err) : LB_OK;
+    if (!rc)
+        rc = lb_qrun_rows(q->type, s->qbuf, s->qout, rows, q->ne0, NULL, s->nthreads, s->rep ? &s->rep->m : NULL,
+                          par ? s->w : NULL, off, s->err);
     if (rc) { *s->out_side = 1; return rc; }
-    for (uint64_t r = 0; s->rep && r < rows; r++)
-        lb_metrics_add(&s->rep->m, s->qbuf + r * q->ne0, s->qhat + r * q->ne0, NULL, (int64_t)q->ne0);
     q->done += rows * q->ne0;
     q->fill -= rows * q->ne0;
     if (q->fill) memmove(s->qbuf, s->qbuf + rows * q->ne0, q->fill * sizeof(float));
-    return emit_raw(s, s->qout, (size_t)(rows * rb), name);
+    return par ? account(s, nb, name) : emit_raw(s, s->qout, nb, name);
 }
 
 /* F32 bytes of a tensor being quantized: gather into rows. */
@@ -658,6 +661,12 @@ static int emit_raw(stream *s, const void *data, size_t n, const char *name)
 {
     int rc = lb_writer_data(s->w, data, n, s->err);
     if (rc) { *s->out_side = 1; return rc; }
+    return account(s, n, name);
+}
+
+/* n output bytes done (written, or left to the workers): progress */
+static int account(stream *s, size_t n, const char *name)
+{
     s->done += n;
     if (s->c->o->progress) s->c->o->progress(s->c->o->progress_ctx, s->done, s->c->total_bytes, name);
     return LB_OK;
@@ -790,13 +799,12 @@ static int q_begin(stream *s, size_t i)
     if (q->cap_rows < 1) q->cap_rows = 1;
     size_t nf = q->cap_rows * (size_t)q->ne0, nb = q->cap_rows * lb_quant_row_size(q->type, (int64_t)q->ne0);
     if (nf > s->qbuf_cap) {
-        free(s->qbuf); free(s->qhat);
+        free(s->qbuf);
         s->qbuf = malloc(nf * sizeof(float));
-        s->qhat = malloc(nf * sizeof(float));
-        s->qbuf_cap = s->qbuf && s->qhat ? nf : 0;
+        s->qbuf_cap = s->qbuf ? nf : 0;
     }
     if (nb > s->qout_cap) { free(s->qout); s->qout = malloc(nb); s->qout_cap = s->qout ? nb : 0; }
-    if (!s->qbuf || !s->qhat || !s->qout) return nomem(s->err);
+    if (!s->qbuf || !s->qout) return nomem(s->err);
     return LB_OK;
 }
 
@@ -892,7 +900,6 @@ int lb_conv_write(lb_conv *c, lb_out *out, int *out_side, lb_err *err)
     free(s.b.out);
     free(s.qtype);
     free(s.qbuf);
-    free(s.qhat);
     free(s.qout);
     free(wt);
     return rc;

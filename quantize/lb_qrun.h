@@ -66,6 +66,15 @@ typedef int (*lb_qrun_sink)(void *ctx, const void *data, size_t n, uint64_t at, 
 int lb_qrun_tensor(lb_model *in, const lb_tensor *t, int type, const lb_imatrix *im, int nthreads,
                    lb_qrun_sink sink, void *ctx, lb_metrics *m, lb_err *err);
 
+/* Rows already in f32 (lowbit-convert's quantized outtypes): quantize nrows rows of x into
+ * q with nthreads workers; if m, each worker decodes its rows back and measures them, and m
+ * gets the rows' metrics merged in row order (the same bits for any nthreads, as in
+ * lb_qrun); if wr, each worker also writes its blocks with lb_writer_pwrite at off (a range
+ * the caller reserved with lb_writer_reserve). */
+struct lb_writer;
+int lb_qrun_rows(int type, const float *x, uint8_t *q, uint64_t nrows, uint64_t ne0, const float *imatrix,
+                 int nthreads, lb_metrics *m, struct lb_writer *wr, uint64_t off, lb_err *err);
+
 /* Quantize one tensor to `type` in memory and return the metrics only. */
 int lb_qrun_measure(lb_model *in, const lb_tensor *t, int type, const lb_imatrix *im, int nthreads,
                     uint64_t chunk_bytes, lb_metrics *m, lb_err *err);

@@ -312,6 +312,79 @@ static int run_tensor(job *j, lb_err *err)
     return rc;
 }
 
+/* ---- rows already in f32 (lowbit-convert) ---- */
+
+typedef struct rows_share {
+    int type;
+    const float *x, *w;
+    uint8_t *q;
+    uint64_t a, b, ne0;
+    lb_metrics *rowm;          /* NULL: no metrics */
+    lb_writer *wr;
+    uint64_t off;
+    int rc;
+    lb_err err;
+} rows_share;
+
+static void *run_rows_share(void *arg)
+{
+    rows_share *s = arg;
+    lb_err_clear(&s->err);
+    s->rc = LB_OK;
+    uint64_t n = s->b - s->a, ne0 = s->ne0;
+    if (!n) return NULL;
+    size_t out_row = lb_quant_row_size(s->type, (int64_t)ne0);
+    const float *x = s->x + s->a * ne0;
+    uint8_t *q = s->q + s->a * out_row;
+    if ((s->rc = lb_quantize_rows_mt(s->type, x, q, (int64_t)n, (int64_t)ne0, s->w, 1, NULL, &s->err))) return NULL;
+    if (s->rowm) {
+        uint64_t step = ne0 >= LB_QRUN_STEP_VALUES ? 1 : LB_QRUN_STEP_VALUES / ne0;
+        float *hat = malloc((size_t)((step < n ? step : n) * ne0) * sizeof *hat);
+        if (!hat) { s->rc = lb_err_set(&s->err, LB_EIO, LB_NO_OFFSET, "out of memory"); return NULL; }
+        for (uint64_t r = 0; !s->rc && r < n; r += step) {
+            uint64_t m = n - r < step ? n - r : step;
+            s->rc = lb_dequantize_any(s->type, q + r * out_row, hat, (int64_t)(m * ne0), &s->err);
+            for (uint64_t i = 0; !s->rc && i < m; i++) {
+                lb_metrics_init(&s->rowm[s->a + r + i]);
+                lb_metrics_add(&s->rowm[s->a + r + i], x + (r + i) * ne0, hat + i * ne0, NULL, (int64_t)ne0);
+            }
+        }
+        free(hat);
+    }
+    if (!s->rc && s->wr) s->rc = lb_writer_pwrite(s->wr, s->off + s->a * out_row, q, (size_t)(n * out_row), &s->err);
+    return NULL;
+}
+
+int lb_qrun_rows(int type, const float *x, uint8_t *q, uint64_t nrows, uint64_t ne0, const float *imatrix,
+                 int nthreads, lb_metrics *m, lb_writer *wr, uint64_t off, lb_err *err)
+{
+    int nt = nthreads < 1 ? 1 : nthreads > MAX_WORKERS ? MAX_WORKERS : nthreads;
+    if ((uint64_t)nt > nrows) nt = nrows ? (int)nrows : 1;
+    lb_metrics *rowm = m && nrows ? malloc((size_t)nrows * sizeof *rowm) : NULL;
+    rows_share *sh = calloc((size_t)nt, sizeof *sh);
+    pthread_t *tid = calloc((size_t)nt, sizeof *tid);
+    int *started = calloc((size_t)nt, sizeof *started);
+    if ((m && nrows && !rowm) || !sh || !tid || !started) {
+        free(rowm); free(sh); free(tid); free(started);
+        return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "out of memory");
+    }
+    for (int p = 0; p < nt; p++) {
+        sh[p] = (rows_share){ type, x, imatrix, q, part_start(nrows, (uint64_t)nt, (uint64_t)p),
+                              part_start(nrows, (uint64_t)nt, (uint64_t)p + 1), ne0, rowm, wr, off, 0, { 0 } };
+        started[p] = p > 0 && pthread_create(&tid[p], NULL, run_rows_share, &sh[p]) == 0;
+    }
+    for (int p = 0; p < nt; p++) {
+        if (started[p]) pthread_join(tid[p], NULL);
+        else run_rows_share(&sh[p]);
+    }
+    int rc = LB_OK;
+    for (int p = 0; p < nt && !rc; p++)
+        if ((rc = sh[p].rc) && err) *err = sh[p].err;
+    for (uint64_t r = 0; !rc && rowm && r < nrows; r++) lb_metrics_merge(m, &rowm[r]);
+    free(rowm); free(sh); free(tid); free(started);
+    return rc;
+}
+
 /* A tensor kept as it is: raw bytes through. */
 static int copy_tensor(job *j, lb_err *err)
 {
