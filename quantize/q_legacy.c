@@ -312,6 +312,7 @@ static void q4_0_dequantize(const void *src, float *dst, int64_t n)
 
 static void q4_1_block_plain(const float *x, uint8_t *b)
 {
+    if (lbq_aff_block_fast(x, 4, b)) return;
     uint8_t L[QK];
     float d, min;
     if (!lbq_aff_levels(x, (1 << 4) - 1, 15, &d, &min, L)) {
@@ -429,6 +430,7 @@ static void q5_0_dequantize(const void *src, float *dst, int64_t n)
 
 static void q5_1_block_plain(const float *x, uint8_t *b)
 {
+    if (lbq_aff_block_fast(x, 5, b)) return;
     uint8_t L[QK];
     float d, min;
     if (!lbq_aff_levels(x, (1 << 5) - 1, 127, &d, &min, L)) {

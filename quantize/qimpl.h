@@ -142,6 +142,9 @@ int lbq_tq1_0_block_fast(const float *x, uint8_t *b, float *d);
 int lbq_q3_descent8(const float *x, int8_t *L, float *scale);
 /* Q3_K's final rounding (kquants.c q3_finish) of 16 groups of 16 with steps d[16]. */
 int lbq_q3_relevel(const float *x, const float *d, int8_t *L);
+/* A whole plain Q4_1 (bits 4) or Q5_1 (bits 5) block, as q_legacy.c writes it; 0 unless
+ * the AVX2 path. */
+int lbq_aff_block_fast(const float *x, int bits, uint8_t *b);
 int lbq_pack_legacy(const uint8_t *L, int spill, uint8_t *qs, uint8_t *qh);
 /* Decode nb Q8_0 blocks (the scalar q8_0_dequantize's floats); 0 on the scalar path. */
 int lbq_q8_0_dequant_fast(const uint8_t *b, float *y, int64_t nb);

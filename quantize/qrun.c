@@ -123,10 +123,21 @@ typedef struct job {
 static int check_finite(const job *j, const float *x, uint64_t n, uint64_t first, lb_err *err)
 {
     if (j->allow_nonfinite) return LB_OK;
-    uint32_t bad = 0;   /* one pass without branches (vectorizes), the search only on a hit */
-    for (uint64_t i = 0; i < n; i++) {
+    /* one pass without branches, 4 values at a time (GCC/clang vectors: SSE2, NEON, or
+     * scalar code where there are none); the search for the first bad value only on a hit */
+    typedef uint32_t v4u __attribute__((vector_size(16)));
+    typedef int32_t v4i __attribute__((vector_size(16)));
+    v4i bad4 = { 0, 0, 0, 0 };
+    uint64_t i4 = 0;
+    for (; i4 + 4 <= n; i4 += 4) {
+        v4u u;
+        memcpy(&u, x + i4, sizeof u);
+        bad4 |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    uint32_t bad = (uint32_t)(bad4[0] | bad4[1] | bad4[2] | bad4[3]);
+    for (; i4 < n; i4++) {
         uint32_t u;
-        memcpy(&u, &x[i], 4);
+        memcpy(&u, &x[i4], 4);
         bad |= (u & 0x7f800000u) == 0x7f800000u;
     }
     if (!bad) return LB_OK;

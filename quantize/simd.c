@@ -219,3 +219,13 @@ int lbq_q3_relevel(const float *x, const float *d, int8_t *L)
 #endif
     DISPATCH(q3_relevel, x, d, L);
 }
+
+int lbq_aff_block_fast(const float *x, int bits, uint8_t *b)
+{
+#if defined(LB_LANES_X86)
+    if (lb_cpu_active() == LB_CPU_AVX2) return aff_block_avx2(x, bits, b);
+#else
+    (void)x; (void)bits; (void)b;
+#endif
+    return 0;
+}

@@ -141,4 +141,24 @@ static inline void pack_legacy_x86(const uint8_t *L, int spill, uint8_t *qs, uin
         memcpy(qh, &m, 4);   /* x86 is little-endian: the u32 as the block stores it */
     }
 }
+/* f32 -> f16 bits with F16C: the bits of lb_f32_to_f16 for every value but NaN (the
+ * caller keeps NaN to the scalar conversion). */
+__attribute__((target("avx2,f16c"))) static inline uint16_t f16_bits_f16c(float f)
+{
+    return (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0);
+}
+
+/* The whole plain Q4_1 (bits 4) or Q5_1 (bits 5) block: aff_levels_avx2, the two f16
+ * values, the packed levels, in one call. */
+__attribute__((target("avx2,f16c"))) static int aff_block_avx2(const float *x, int bits, uint8_t *b)
+{
+    uint8_t L[32];
+    float d, min;
+    aff_levels_avx2(x, (float)((1 << bits) - 1), bits == 4 ? 15 : 127, &d, &min, L);
+    if (d != d || min != min) { lbq_st_f16(b, d); lbq_st_f16(b + 2, min); }
+    else { lb_st16(b, f16_bits_f16c(d)); lb_st16(b + 2, f16_bits_f16c(min)); }
+    if (bits == 4) pack_legacy_x86(L, 1, b + 4, NULL);
+    else pack_legacy_x86(L, 0, b + 8, b + 4);
+    return 1;
+}
 #undef AVX2

@@ -36,7 +36,7 @@ run() {
   done
   echo "$best"
 }
-kern=$(LOWBIT_CPU= "$BIN/lowbit-quantize" --json -t 1 "$tmp/small.gguf" "$tmp/k.gguf" Q8_0 -f 2>/dev/null | sed -n 's/.*"kernels": *"\([a-z0-9]*\)".*/\1/p' | head -1)
+kern=$(LOWBIT_CPU= "$BIN/lowbit-quantize" --json -t 1 "$tmp/small.gguf" "$tmp/k.gguf" Q8_0 -f 2>/dev/null | sed -n 's/.*"kernels":[[:space:]]*"\([a-z0-9]*\)".*/\1/p' | head -1)
 printf 'quantize bench: %s, %.2f GiB F16 synthetic llama (12 layers, dim 2048, ffn 5632), %s cores, lowbit kernels %s\n' \
   "$(git rev-parse --short HEAD 2>/dev/null)" "$(awk -v s=$size 'BEGIN{print s/1073741824}')" "$(nproc)" "${kern:-?}"
 printf '%-8s %3s %10s %10s %8s %12s %12s\n' type thr lowbit_s llama_s speed lowbit_MiB llama_MiB
