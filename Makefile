@@ -5,17 +5,38 @@
 # Tests: tests/unit/test_*.c (one program each), tests/interop/*.c (linked with the
 # real llama.cpp when present), tests/cli/*.sh; tests/run.sh runs them all.
 
+# Cross builds (docs/building.md): make CROSS=aarch64-linux-gnu- with Debian's cross
+# compiler and the dependencies' :arch -dev packages (scripts/setup.sh --cross ARCH); the
+# tree goes to build-<triplet>/, the tools to build-<triplet>/bin/.
+CROSS    ?=
+ifneq ($(CROSS),)
+TRIPLET  := $(patsubst %-,%,$(CROSS))
+# Debian's multiarch folder: the triplet, except i686's, which is i386-linux-gnu
+MULTIARCH := $(patsubst i686-%,i386-%,$(TRIPLET))
+CC       := $(CROSS)gcc
+BUILD    ?= build-$(TRIPLET)
+BIN      ?= $(BUILD)/bin
+PKG_CONFIG = PKG_CONFIG_LIBDIR=/usr/lib/$(MULTIARCH)/pkgconfig:/usr/share/pkgconfig pkg-config
+# i686: SSE2 arithmetic, not the x87's 80-bit registers, so every float operation rounds
+# as on x86-64 (the kernels' bytes must not depend on the machine)
+ifneq ($(filter i686-% i386-%,$(TRIPLET)),)
+ARCH_CFLAGS = -msse2 -mfpmath=sse
+endif
+else
+PKG_CONFIG = pkg-config
+endif
 CC       ?= cc
 OPT      ?= -O2 -g
 PKGS      = zlib libcjson libarchive libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # -ffp-contract=off: no fused multiply-add, so kernels give the same bytes at every -O
 # level, with gcc and clang (determinism contract, docs/quantize.md).
 CFLAGS_BASE = -std=c11 -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -Wall -Wextra -ffp-contract=off \
               -fno-fast-math -Iformats -Iquantize -Iconvert -Iverify
 CFLAGS   ?=
-ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+ARCH_CFLAGS ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(ARCH_CFLAGS) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS    = $(PKG_LIBS) -lpthread -lm
 BUILD    ?= build
 BIN      ?= bin
@@ -36,7 +57,7 @@ HELPER_BINS = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(HELPER_SRCS))
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRCS))
 
-.PHONY: all test asan fuzz fuzz-long bench install clean tests FORCE
+.PHONY: all test asan fuzz fuzz-long bench install clean tests check-cross FORCE
 all: $(TOOL_BINS)
 FORCE:
 
@@ -104,6 +125,10 @@ fuzz:
 fuzz-long: fuzz
 	bash tests/fuzz/run_long.sh
 
+# The unit and CLI tests on another architecture under qemu-user (tests/cross.sh).
+check-cross:
+	bash tests/cross.sh $(ARCH)
+
 bench: tests
 	BUILD=$(BUILD) BIN=$(BIN) bash tests/bench/run.sh
 
@@ -113,4 +138,4 @@ install: all
 	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lowbit/
 
 clean:
-	rm -rf build build-asan build-fuzz build-o0 bin
+	rm -rf build build-asan build-fuzz build-o0 bin build-*-linux-gnu*

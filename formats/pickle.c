@@ -38,7 +38,7 @@ typedef struct arena {
 
 static void *ar_alloc(arena *a, size_t n)
 {
-    if (n > ((size_t)1 << 62)) { a->over = 1; return NULL; }
+    if (n > SIZE_MAX / 2) { a->over = 1; return NULL; }   /* also on 32-bit size_t */
     n = (n + 15) & ~(size_t)15;
     if (a->total + n > a->max) { a->over = 1; return NULL; }
     chunk *c = a->head;
@@ -211,7 +211,7 @@ static lb_pk_node *node(vm *m, int kind)
 
 static char *ar_strdup(vm *m, const void *s, size_t n)
 {
-    char *p = ar_alloc(m->ar, n + 1);
+    char *p = n < SIZE_MAX / 2 ? ar_alloc(m->ar, n + 1) : NULL;
     if (!p) { fail_mem(m); return NULL; }
     if (n) memcpy(p, s, n);
     p[n] = 0;

@@ -2,11 +2,41 @@
 # Install everything lowbit needs to build and test, idempotently.
 #   scripts/setup.sh            build deps + interop reference (node-llama-cpp from npm)
 #   scripts/setup.sh --no-npm   build deps only
+#   scripts/setup.sh --cross ARCH...   also a cross toolchain and the dependencies' -dev
+#                               packages for ARCH (aarch64 armhf riscv64 i386 s390x), for
+#                               make CROSS=... and make check-cross (docs/building.md)
 # Debian 12, as root (or with sudo). Safe to run any number of times.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 want_npm=1
 [ "${1:-}" = "--no-npm" ] && want_npm=0
+if [ "${1:-}" = "--cross" ]; then
+  shift
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  want=""
+  for a in "$@"; do
+    case $a in
+      aarch64) da=arm64; gcc=gcc-aarch64-linux-gnu ;;
+      armhf)   da=armhf; gcc=gcc-arm-linux-gnueabihf ;;
+      riscv64) da=riscv64; gcc=gcc-riscv64-linux-gnu ;;
+      i386)    da=i386; gcc=gcc-i686-linux-gnu ;;
+      s390x)   da=s390x; gcc=gcc-s390x-linux-gnu ;;
+      *) echo "setup: --cross: unknown ARCH '$a' (aarch64 armhf riscv64 i386 s390x)" >&2; exit 2 ;;
+    esac
+    dpkg --print-foreign-architectures | grep -qx "$da" || $SUDO dpkg --add-architecture "$da"
+    want="$want $gcc qemu-user-static zlib1g-dev:$da libcjson-dev:$da libarchive-dev:$da libssl-dev:$da"
+  done
+  missing=""
+  for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+  if [ -n "$(echo "$missing" | tr -d ' ')" ]; then
+    echo "setup: installing:$missing" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+  exit 0
+fi
 
 pkgs="build-essential pkg-config clang libclang-rt-14-dev zlib1g-dev libcjson-dev libarchive-dev libssl-dev git xz-utils zstd p7zip-full jq"
 # the NEON kernels are built with the cross compiler and tested under qemu-user (tests/cli/simd_cross.sh)
