@@ -147,6 +147,34 @@ LANE_ATTR static int L_(fit_affine8)(int n, int nmax, const float *x, int xs, co
     return 1;
 }
 
+/* The start both symmetric fits share (fit_symmetric and fit_q3_descent of kquants.c):
+ * max = the first value of largest magnitude, levels round(-nmax / max * x) clamped to
+ * [-nmax, nmax - 1], and their sums sum w x l and sum w l^2. *dead: groups whose |max| is
+ * below LBQ_GROUP_EPS (all zero). */
+LI void L_(sym_start)(int n, int nmax, const vf *X, const vf *W, vi *Lv, vf *sumlx, vf *suml2, vi *dead, vf *max_out)
+{
+    const vf zero = L_(splat)(0.0f);
+    vf max = zero, amax = zero;
+    for (int i = 0; i < n; i++) {
+        vf ax = L_(absv)(X[i]);
+        vi m = ax > amax;
+        amax = L_(sel)(amax, ax, m);
+        max = L_(sel)(max, X[i], m);
+    }
+    *dead = amax < L_(splat)(LBQ_GROUP_EPS);
+    vf iscale = L_(splat)((float)-nmax) / max;
+    vf lx = zero, l2 = zero;
+    for (int i = 0; i < n; i++) {
+        Lv[i] = L_(clampi)(L_(nearest)(iscale * X[i]), -nmax, nmax - 1);
+        vf l = L_(tof)(Lv[i]);
+        lx = lx + W[i] * X[i] * l;
+        l2 = l2 + W[i] * l * l;
+    }
+    *sumlx = lx;
+    *suml2 = l2;
+    *max_out = max;
+}
+
 /* fit_symmetric of kquants.c (search_symmetric of q_legacy.c), 8 groups at once;
  * w NULL: x^2 as the weights. L gets level + nmax. */
 LANE_ATTR static int L_(fit_symmetric8)(int n, int nmax, const float *x, int xs, const float *w, int ws, uint8_t *L,
@@ -159,22 +187,9 @@ LANE_ATTR static int L_(fit_symmetric8)(int n, int nmax, const float *x, int xs,
     if (!w)
         for (int i = 0; i < n; i++) W[i] = X[i] * X[i];
     const vf zero = L_(splat)(0.0f);
-    vf max = zero, amax = zero;
-    for (int i = 0; i < n; i++) {
-        vf ax = L_(absv)(X[i]);
-        vi m = ax > amax;
-        amax = L_(sel)(amax, ax, m);
-        max = L_(sel)(max, X[i], m);
-    }
-    vi dead = amax < L_(splat)(LBQ_GROUP_EPS);   /* all-zero groups: L = 0, scale 0 */
-    vf iscale = L_(splat)((float)-nmax) / max;
-    vf sumlx = zero, suml2 = zero;
-    for (int i = 0; i < n; i++) {
-        Lb[i] = L_(clampi)(L_(nearest)(iscale * X[i]), -nmax, nmax - 1);
-        vf l = L_(tof)(Lb[i]);
-        sumlx = sumlx + W[i] * X[i] * l;
-        suml2 = suml2 + W[i] * l * l;
-    }
+    vf max, sumlx, suml2, iscale;
+    vi dead;   /* all-zero groups: L = 0, scale 0 */
+    L_(sym_start)(n, nmax, X, W, Lb, &sumlx, &suml2, &dead, &max);
     vf scale = L_(sel)(zero, sumlx / suml2, suml2 != zero);
     vf best = scale * sumlx;
     for (int step = -9; step <= 9; step++) {
@@ -214,23 +229,11 @@ LANE_ATTR static int L_(q3_descent8)(const float *x, int8_t *L, float *scale_out
     vi Lv[N];
     if (!L_(load8)(N, x, N, X)) return 0;
     const vf zero = L_(splat)(0.0f);
-    vf max = zero, amax = zero;
-    for (int i = 0; i < N; i++) {
-        W[i] = X[i] * X[i];
-        vf ax = L_(absv)(X[i]);
-        vi m = ax > amax;
-        amax = L_(sel)(amax, ax, m);
-        max = L_(sel)(max, X[i], m);
-    }
-    vi dead = amax < L_(splat)(LBQ_GROUP_EPS);
-    vf iscale = L_(splat)((float)-NMAX) / max;
-    vf sumlx = zero, suml2 = zero;
-    for (int i = 0; i < N; i++) {
-        Lv[i] = L_(clampi)(L_(nearest)(iscale * X[i]), -NMAX, NMAX - 1);
-        vf l = L_(tof)(Lv[i]);
-        sumlx = sumlx + W[i] * X[i] * l;
-        suml2 = suml2 + W[i] * l * l;
-    }
+    for (int i = 0; i < N; i++) W[i] = X[i] * X[i];
+    vf max, sumlx, suml2;
+    vi dead;
+    L_(sym_start)(N, NMAX, X, W, Lv, &sumlx, &suml2, &dead, &max);
+    (void)max;
     for (int sweep = 0; sweep < 5; sweep++) {
         vi changed = L_(splati)(0);
         for (int i = 0; i < N; i++) {
