@@ -45,7 +45,7 @@ if [ "${1:-}" = "--cross" ]; then
   exit $failed
 fi
 
-pkgs="build-essential pkg-config clang libclang-rt-14-dev zlib1g-dev libcjson-dev libarchive-dev libssl-dev git xz-utils zstd p7zip-full jq"
+pkgs="build-essential pkg-config clang libclang-rt-14-dev zlib1g-dev libcjson-dev libarchive-dev libssl-dev git xz-utils zstd p7zip-full jq time"
 # the NEON kernels are built with the cross compiler and tested under qemu-user (tests/cli/simd_cross.sh)
 pkgs="$pkgs gcc-aarch64-linux-gnu qemu-user-static"
 [ "$want_npm" = 1 ] && pkgs="$pkgs nodejs npm"

@@ -1,7 +1,7 @@
 /* mk_llama: write a synthetic llama-shaped GGUF that llama.cpp loads (tests and benchmarks).
  *
  *   mk_llama OUT.gguf TOKENIZER.gguf [--type f16|f32] [--layers N] [--dim D] [--ffn F]
- *            [--tied] [--seed S] [--nan TENSOR]
+ *            [--tied] [--seed S] [--nan TENSOR] [--fast]
  * The tokenizer.* keys are copied from TOKENIZER.gguf (the vocabulary size sets
  * token_embd's rows). Weights are heavy-tailed (Student-t, 4 dof) with a per-row scale
  * spread, deterministic for a seed. --nan puts a NaN into one tensor (bad-input tests).
@@ -36,7 +36,7 @@ static lb_value vstr(const char *s) { lb_value v = { .type = LB_V_STR, .n = strl
 int main(int argc, char **argv)
 {
     if (argc < 3) { fprintf(stderr, "usage: mk_llama OUT.gguf TOKENIZER.gguf [options]\n"); return 2; }
-    int type = LB_F16, layers = 4, tied = 0;
+    int type = LB_F16, layers = 4, tied = 0, fast = 0;
     uint64_t dim = 256, ffn = 512;
     const char *nan_tensor = NULL;
     for (int i = 3; i < argc; i++) {
@@ -45,6 +45,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--dim") && i + 1 < argc) dim = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--ffn") && i + 1 < argc) ffn = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--tied")) tied = 1;
+        else if (!strcmp(argv[i], "--fast")) fast = 1;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) rng ^= strtoull(argv[++i], NULL, 10) * 0x9E3779B97F4A7C15ull;
         else if (!strcmp(argv[i], "--nan") && i + 1 < argc) nan_tensor = argv[++i];
         else { fprintf(stderr, "mk_llama: bad option %s\n", argv[i]); return 2; }
@@ -99,6 +100,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "mk_llama: %s\n", e.msg);
         return 3;
     }
+    /* --fast: weights drawn from a pool of 65536 Student-t values (one random index each),
+     * for multi-GiB models whose content matters less than their size */
+    enum { POOL = 65536 };
+    float *pool = malloc(sizeof *pool * POOL);
+    for (int k = 0; fast && k < POOL; k++) pool[k] = (float)student4();
     float *row = malloc(sizeof *row * (size_t)(ffn > dim ? ffn : dim));
     uint8_t *bytes = malloc(8 * (size_t)(ffn > dim ? ffn : dim));
     for (size_t i = 0; i < n; i++) {
@@ -106,7 +112,10 @@ int main(int argc, char **argv)
         int is_norm = t[i].ndim == 1;
         for (uint64_t r = 0; r < rows; r++) {
             double scale = is_norm ? 0 : 0.02 * exp(0.5 * normal());
-            for (uint64_t c = 0; c < cols; c++) row[c] = is_norm ? (float)(1.0 + 0.1 * normal()) : (float)(scale * student4());
+            for (uint64_t c = 0; c < cols; c++)
+                row[c] = is_norm ? (float)(1.0 + 0.1 * normal())
+                         : fast  ? (float)scale * pool[(uint32_t)(uni() * POOL) % POOL]
+                                 : (float)(scale * student4());
             if (nan_tensor && !strcmp(t[i].name, nan_tensor) && r == rows / 2) row[cols / 3] = NAN;
             lb_f32_to_plain(t[i].type, row, bytes, (size_t)cols);
             size_t rb = (size_t)cols * lb_type_get(t[i].type)->type_size;
@@ -114,7 +123,7 @@ int main(int argc, char **argv)
         }
     }
     if (lb_writer_end(w, &e) || lb_out_commit(out, &e)) { fprintf(stderr, "mk_llama: %s\n", e.msg); return 3; }
-    free(row); free(bytes); free(t); free(names);
+    free(pool); free(row); free(bytes); free(t); free(names);
     lb_model_close(tok);
     return 0;
 }
