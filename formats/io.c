@@ -424,6 +424,10 @@ int lb_out_open(lb_out **out, const char *path, int flags, lb_err *err)
             free(o->buf); free(o);
             return lb_err_set(err, LB_EIO, LB_NO_OFFSET, "cannot open: %s", strerror(e));
         }
+        if (isatty(o->fd)) {   /* the same refusal as for "-" on a terminal */
+            close(o->fd); free(o->path); free(o->buf); free(o);
+            return lb_err_set(err, LB_EUSAGE, LB_NO_OFFSET, "refusing to write binary data to a terminal");
+        }
         o->direct = 1;
         o->seekable = !S_ISFIFO(st.st_mode) && lseek(o->fd, 0, SEEK_CUR) == 0;
         *out = o;

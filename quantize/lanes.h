@@ -150,7 +150,7 @@ LANE_ATTR static int L_(fit_affine8)(int n, int nmax, const float *x, int xs, co
 /* The start both symmetric fits share (fit_symmetric and fit_q3_descent of kquants.c):
  * max = the first value of largest magnitude, levels round(-nmax / max * x) clamped to
  * [-nmax, nmax - 1], and their sums sum w x l and sum w l^2. *dead: groups whose |max| is
- * below LBQ_GROUP_EPS (all zero). */
+ * below LBQ_GROUP_EPS (all zero); *max_out (if not NULL) gets max. */
 LI void L_(sym_start)(int n, int nmax, const vf *X, const vf *W, vi *Lv, vf *sumlx, vf *suml2, vi *dead, vf *max_out)
 {
     const vf zero = L_(splat)(0.0f);
@@ -172,7 +172,7 @@ LI void L_(sym_start)(int n, int nmax, const vf *X, const vf *W, vi *Lv, vf *sum
     }
     *sumlx = lx;
     *suml2 = l2;
-    *max_out = max;
+    if (max_out) *max_out = max;
 }
 
 /* fit_symmetric of kquants.c (search_symmetric of q_legacy.c), 8 groups at once;
@@ -230,10 +230,9 @@ LANE_ATTR static int L_(q3_descent8)(const float *x, int8_t *L, float *scale_out
     if (!L_(load8)(N, x, N, X)) return 0;
     const vf zero = L_(splat)(0.0f);
     for (int i = 0; i < N; i++) W[i] = X[i] * X[i];
-    vf max, sumlx, suml2;
+    vf sumlx, suml2;
     vi dead;
-    L_(sym_start)(N, NMAX, X, W, Lv, &sumlx, &suml2, &dead, &max);
-    (void)max;
+    L_(sym_start)(N, NMAX, X, W, Lv, &sumlx, &suml2, &dead, NULL);
     for (int sweep = 0; sweep < 5; sweep++) {
         vi changed = L_(splati)(0);
         for (int i = 0; i < N; i++) {

@@ -49,6 +49,7 @@ static void hash_bytes(srchash *h, uint64_t off, const void *p, size_t n)
 /* A worker takes its rows through decode, check, quantize, decode and metrics this many
  * values at a time (whole rows, at least one): 64 KiB of f32 in x and as much in hat. */
 #define LB_QRUN_STEP_VALUES 16384
+static uint64_t step_rows(uint64_t ne0) { return ne0 >= LB_QRUN_STEP_VALUES ? 1 : LB_QRUN_STEP_VALUES / ne0; }
 
 /* Two of raw, q and rowm: the workers fill one set while the calling thread hashes,
  * writes and merges the other (the previous chunk). x and hat are the workers' alone. */
@@ -209,7 +210,7 @@ static void *run_share(void *arg)
     if (!n) return NULL;
     if (s->reads && (s->rc = lb_tensor_read(j->in, t, s->a * in_row, raw, (size_t)(n * in_row), &s->err))) return NULL;
     /* a few rows at a time through every step, in the same x and hat (they stay in cache) */
-    uint64_t step = ne0 >= LB_QRUN_STEP_VALUES ? 1 : LB_QRUN_STEP_VALUES / ne0;
+    uint64_t step = step_rows(ne0);
     for (uint64_t r = 0; r < n; r += step) {
         uint64_t m = n - r < step ? n - r : step;
         if ((s->rc = lb_dequantize_any(t->type, raw + r * in_row, x, (int64_t)(m * ne0), &s->err))) return NULL;
@@ -349,7 +350,7 @@ static void *run_rows_share(void *arg)
     uint8_t *q = s->q + s->a * out_row;
     if ((s->rc = lb_quantize_rows_mt(s->type, x, q, (int64_t)n, (int64_t)ne0, s->w, 1, NULL, &s->err))) return NULL;
     if (s->rowm) {
-        uint64_t step = ne0 >= LB_QRUN_STEP_VALUES ? 1 : LB_QRUN_STEP_VALUES / ne0;
+        uint64_t step = step_rows(ne0);
         float *hat = malloc((size_t)((step < n ? step : n) * ne0) * sizeof *hat);
         if (!hat) { s->rc = lb_err_set(&s->err, LB_EIO, LB_NO_OFFSET, "out of memory"); return NULL; }
         for (uint64_t r = 0; !s->rc && r < n; r += step) {

@@ -18,9 +18,11 @@ case $arch in
   *) echo "usage: tests/cross.sh aarch64|armhf|riscv64|i386|s390x" >&2; exit 2 ;;
 esac
 qemu=$(command -v qemu-$q-static || command -v qemu-$q || true)
-if ! command -v $triplet-gcc > /dev/null || [ -z "$qemu" ]; then
+multiarch=${triplet/#i686/i386}
+# exit 3: this machine is not set up for ARCH (tests/cli/cross_quick.sh reports it as SKIP)
+if ! command -v $triplet-gcc > /dev/null || [ -z "$qemu" ] || [ ! -f /usr/lib/$multiarch/pkgconfig/libarchive.pc ]; then
   echo "cross $arch: needs gcc-$triplet, qemu-user-static and the :${arch} -dev packages (bash scripts/setup.sh --cross $arch)" >&2
-  exit 2
+  exit 3
 fi
 xb=${CROSS_BUILD:-$root/build-$triplet}
 make -s -j"$(nproc)" CROSS=$triplet- BUILD="$xb" BIN="$xb/bin" tests || exit 1

@@ -8,13 +8,9 @@
 root=${LOWBIT_ROOT:?}
 [ -z "${LOWBIT_CROSS:-}" ] || { skip "cross quick" "already under emulation"; exit 0; }
 for arch in aarch64 i386; do
-  case $arch in aarch64) t=aarch64-linux-gnu; q=aarch64 ;; i386) t=i686-linux-gnu; q=i386 ;; esac
-  if ! command -v $t-gcc > /dev/null || ! command -v qemu-$q-static > /dev/null ||
-     [ ! -f /usr/lib/$( [ $arch = i386 ] && echo i386-linux-gnu || echo $t )/pkgconfig/libarchive.pc ]; then
-    skip "cross $arch" "needs gcc-$t, qemu-user-static and the :$arch -dev packages (bash scripts/setup.sh --cross $arch)"
-    continue
-  fi
+  t=$arch; [ $arch = aarch64 ] && t=aarch64-linux-gnu; [ $arch = i386 ] && t=i686-linux-gnu
   CROSS_QUICK=1 CROSS_BUILD="$T/build-$t" bash "$root/tests/cross.sh" $arch > "$T/$arch.log" 2>&1; rc=$?
+  if [ $rc = 3 ]; then skip "cross $arch" "$(head -1 "$T/$arch.log")"; continue; fi
   sed -n "s/^-- \([^:]*\): \([0-9]*\) passed, 0 failed, \([0-9]*\) skipped.*/PASS $arch: \1 (\2 passed, \3 skipped)/p" "$T/$arch.log"
   sed -n "s/^FAIL /FAIL $arch: /p" "$T/$arch.log"
   last=$(tail -1 "$T/$arch.log")

@@ -27,6 +27,8 @@ if mknod "$T/null" c 1 3 2> /dev/null; then
 else
   skip "quantize to a character device" "mknod not permitted here"
 fi
+script -qc "'$Q' -q '$S260' /dev/tty Q8_0" /dev/null > "$T/tty2" 2>&1
+grep -q terminal "$T/tty2" && pass "quantize refuses a terminal as OUTPUT path too (/dev/tty)" || fail "quantize OUTPUT /dev/tty" "$(head -c 200 "$T/tty2")"
 mkfifo "$T/fifo"
 timeout 120 cat "$T/fifo" > "$T/fifo.out" & reader=$!
 "$Q" -q "$S260" "$T/fifo" Q8_0; rc=$?
