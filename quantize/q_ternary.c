@@ -49,13 +49,13 @@ static uint8_t pack5(const float *x, int stride, int count, float id)
 static void tq1_0_block(const float *x, uint8_t *b)
 {
     float d;
-    if (!lbq_tq1_0_block_fast(x, b, &d)) {
-        d = block_absmax(x);
-        const float id0 = d ? 1.0f / d : 0.0f;
-        for (int m = 0; m < 32; m++) b[m] = pack5(x + m, 32, 5, id0);
-        for (int m = 0; m < 16; m++) b[32 + m] = pack5(x + 160 + m, 16, 5, id0);
-    }
+    const int fast = lbq_tq1_0_block_fast(x, b, &d);   /* bytes 0..47 and d */
+    if (!fast) d = block_absmax(x);
     const float id = d ? 1.0f / d : 0.0f;
+    if (!fast) {
+        for (int m = 0; m < 32; m++) b[m] = pack5(x + m, 32, 5, id);
+        for (int m = 0; m < 16; m++) b[32 + m] = pack5(x + 160 + m, 16, 5, id);
+    }
     for (int j = 0; j < 4; j++) b[48 + j] = pack5(x + 240 + j, 4, 4, id);
     lbq_st_f16(b + 52, d);
 }
